@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# Sunlight image: `pip install .` of this repository; one image for `sunlight worker` and
+# `sunlight dashboard` (see docker-compose.yml). No secret is baked in: configuration comes from
+# /app/config (YAML, mounted read-only by compose) and SUNLIGHT_* environment variables.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+# The build context is filtered by .dockerignore (no .git, .venv, tests, .env).
+COPY . .
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --upgrade pip \
+ && /opt/venv/bin/pip install .
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="sunlight" \
+      org.opencontainers.image.description="Sunlight real-time supervision engine" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    SUNLIGHT_METRICS_PORT=9101 \
+    SUNLIGHT_DASHBOARD_PORT=8080
+RUN groupadd --system --gid 10001 sunlight \
+ && useradd --system --uid 10001 --gid sunlight --home-dir /app --shell /usr/sbin/nologin sunlight \
+ && mkdir -p /app/data \
+ && chown -R sunlight:sunlight /app
+COPY --from=build /opt/venv /opt/venv
+COPY --chown=root:root config /app/config
+WORKDIR /app
+USER sunlight
+# 9101: a worker's /metrics; 8080: the dashboard. Faust keeps local table data under /app.
+EXPOSE 9101 8080
+CMD ["sunlight", "worker"]

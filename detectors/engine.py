@@ -1,0 +1,165 @@
+"""The engine: routes decoded events to keyed detector state, keeps the event-time
+clock, fires per-key timers, and returns the alerts. No I/O: replay and the live workers
+drive the same engine.
+
+The clock is the greatest activity `ts` seen, less the allowed lateness; registry facts
+(effective-from times) do not move it. `advance_to` moves it explicitly (the end of a
+replay, or the wall clock while input is idle).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from detectors.base import Alert, Context, Detector, State
+from detectors.calendar import WorkCalendar
+from detectors.config import EngineConfig
+from detectors.events import Event, Rejected
+from detectors.payments import PayeeDetector
+from detectors.registry import Registry
+from detectors.reviews import ReviewDetector, node_sla
+from detectors.timeutil import Zone
+from detectors.vehicle import VehicleDetector
+
+SNAPSHOT_VERSION = 1
+
+
+def default_detectors() -> list[Detector]:
+    return [VehicleDetector(), PayeeDetector(), ReviewDetector()]
+
+
+class Engine:
+    def __init__(
+        self,
+        config: EngineConfig,
+        calendar: WorkCalendar,
+        wall_ms: Callable[[], int],
+        detectors: Iterable[Detector] | None = None,
+    ) -> None:
+        self.config = config
+        self.zone = Zone(config.zone)
+        self.registry = Registry()
+        self.ctx = Context(config, self.zone, calendar, self.registry, wall_ms)
+        self.detectors = list(detectors) if detectors is not None else default_detectors()
+        self.by_kind: dict[str, list[int]] = {}
+        for i, det in enumerate(self.detectors):
+            for kind in det.kinds:
+                self.by_kind.setdefault(kind, []).append(i)
+        self.states: list[dict[str, State]] = [{} for _ in self.detectors]
+        self.scheduled: list[dict[str, int]] = [{} for _ in self.detectors]
+        self.heap: list[tuple[int, int, str]] = []
+        self.max_ts: int | None = None
+        self.watermark_ms: int = 0
+        self.clock_end: int | None = None  # replay's --until: the clock never passes it
+
+    # --- input -----------------------------------------------------------------------
+
+    def check(self, event: Event) -> None:
+        """Rules that need configuration, beyond the decoder's."""
+        if event["kind"] == "review" and event["action"] == "enter":
+            if node_sla(event.get("sla_working_days"), event["node"], self.ctx) is None:
+                raise Rejected(
+                    "sla_working_days",
+                    "required",
+                    f"is required on enter (no default for node {event['node']!r})",
+                )
+
+    def process(self, event: Event) -> list[Alert]:
+        """Fold one decoded event in; return the alerts it and the clock raise."""
+        ctx = self.ctx
+        kind = event["kind"]
+        if kind in ("vehicle", "card", "station"):
+            self.registry.apply(event)
+            return self._drain()
+        if kind not in ("death",):
+            ts = event["ts_ms"]
+            if self.max_ts is None or ts > self.max_ts:
+                self.max_ts = ts
+                self._set_watermark(ts - self.config.lateness_ms)
+        for i in self.by_kind.get(kind, ()):
+            det = self.detectors[i]
+            key = det.key(event, ctx)
+            if key is None:
+                continue
+            states = self.states[i]
+            new = det.on_event(key, states.get(key), event, ctx)
+            self._store(i, key, new)
+        self._fire_timers()
+        return self._drain()
+
+    def advance_to(self, watermark_ms: int) -> list[Alert]:
+        """Move the clock forward (never back) and make every decision due by then."""
+        self._set_watermark(watermark_ms)
+        self._fire_timers()
+        return self._drain()
+
+    # --- clock and timers --------------------------------------------------------------
+
+    def _set_watermark(self, ms: int) -> None:
+        if self.clock_end is not None and ms > self.clock_end:
+            ms = self.clock_end
+        if ms > self.watermark_ms:
+            self.watermark_ms = ms
+            self.ctx.watermark_ms = ms
+
+    def _store(self, i: int, key: str, state: State | None) -> None:
+        det = self.detectors[i]
+        if state is None:
+            self.states[i].pop(key, None)
+            self.scheduled[i].pop(key, None)
+            return
+        self.states[i][key] = state
+        due = det.next_timer(state, self.ctx)
+        sched = self.scheduled[i]
+        if due is None:
+            sched.pop(key, None)
+        elif sched.get(key) != due:
+            sched[key] = due
+            heapq.heappush(self.heap, (due, i, key))
+
+    def _fire_timers(self) -> None:
+        heap, wm = self.heap, self.watermark_ms
+        while heap and heap[0][0] <= wm:
+            due, i, key = heapq.heappop(heap)
+            if self.scheduled[i].get(key) != due:
+                continue  # superseded
+            del self.scheduled[i][key]
+            state = self.states[i].get(key)
+            if state is None:
+                continue
+            self._store(i, key, self.detectors[i].on_timer(key, state, self.ctx))
+
+    def _drain(self) -> list[Alert]:
+        alerts = self.ctx.alerts
+        if not alerts:
+            return alerts
+        self.ctx.alerts = []
+        return alerts
+
+    # --- snapshots -----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to carry on after a restart, JSON-compatible."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "max_ts": self.max_ts,
+            "watermark_ms": self.watermark_ms,
+            "registry": self.registry.snapshot(),
+            "states": {det.name: self.states[i] for i, det in enumerate(self.detectors)},
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        if snap.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"snapshot version {snap.get('version')!r} is not supported")
+        self.max_ts = snap["max_ts"]
+        self.watermark_ms = 0
+        self._set_watermark(snap["watermark_ms"])
+        self.registry.facts = Registry.restore(snap["registry"]).facts
+        self.heap.clear()
+        for i, det in enumerate(self.detectors):
+            self.states[i] = {}
+            self.scheduled[i] = {}
+            for key, state in snap["states"].get(det.name, {}).items():
+                self._store(i, key, state)

@@ -1,0 +1,43 @@
+"""Geometry: great-circle distance and the contract's jitter-filtered track walk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from math import asin, cos, radians, sin, sqrt
+
+EARTH_RADIUS_KM = 6371.0088
+
+# A fix as the engine keeps it: (ts_ms, lat, lon).
+Fix = tuple[int, float, float]
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance on a sphere of radius 6,371.0088 km."""
+    p1, p2 = radians(lat1), radians(lat2)
+    dlat = p2 - p1
+    dlon = radians(lon2 - lon1)
+    h = sin(dlat / 2) ** 2 + cos(p1) * cos(p2) * sin(dlon / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * asin(min(1.0, sqrt(h)))
+
+
+def walk(fixes: Iterable[Fix], jitter_km: float) -> Iterator[tuple[Fix, Fix, float]]:
+    """Steps of the walk over time-ordered fixes: (start, end, km).
+
+    The walk keeps the last counted fix, starting at the first fix given. A fix within
+    `jitter_km` of the last counted fix is jitter and skipped; otherwise the distance to
+    it is a step and it becomes the last counted fix.
+    """
+    last: Fix | None = None
+    for fix in fixes:
+        if last is None:
+            last = fix
+            continue
+        km = distance_km(last[1], last[2], fix[1], fix[2])
+        if km <= jitter_km:
+            continue
+        yield last, fix, km
+        last = fix
+
+
+def path_km(fixes: Iterable[Fix], jitter_km: float) -> float:
+    return sum(step[2] for step in walk(fixes, jitter_km))

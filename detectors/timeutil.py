@@ -1,0 +1,108 @@
+"""Event time: parsing the contract's three `ts` forms and local-calendar arithmetic.
+
+Inside the engine every instant is an integer of epoch milliseconds (`_ms` names);
+ISO strings and `datetime` exist only at the edges.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# Epoch milliseconds accepted for `ts`: 1970-01-01 .. 2200-01-01.
+_MAX_TS_MS = 7_258_118_400_000
+
+
+class Zone:
+    """A time zone with cached offsets, so that local dates cost a dict lookup."""
+
+    def __init__(self, name: str = "Asia/Shanghai") -> None:
+        self.name = name
+        self.tz = ZoneInfo(name)
+        self._offsets: dict[int, int] = {}
+        self._day_starts: dict[int, int] = {}
+
+    def offset_ms(self, ms: int) -> int:
+        hour = ms // HOUR_MS
+        off = self._offsets.get(hour)
+        if off is None:
+            dt = datetime.fromtimestamp(hour * 3600, self.tz)
+            delta = dt.utcoffset() or timedelta(0)
+            off = int(delta.total_seconds() * 1000)
+            self._offsets[hour] = off
+        return off
+
+    def local_day(self, ms: int) -> int:
+        """Days since 1970-01-01 of the local date of `ms`."""
+        return (ms + self.offset_ms(ms)) // DAY_MS
+
+    def local_date(self, ms: int) -> date:
+        return date.fromordinal(self.local_day(ms) + _EPOCH_ORDINAL)
+
+    def local_hour(self, ms: int) -> int:
+        return ((ms + self.offset_ms(ms)) % DAY_MS) // HOUR_MS
+
+    def day_start_ms(self, day: int) -> int:
+        """The instant of local midnight that starts local day number `day`."""
+        start = self._day_starts.get(day)
+        if start is None:
+            d = date.fromordinal(day + _EPOCH_ORDINAL)
+            local = datetime(d.year, d.month, d.day, tzinfo=self.tz)
+            start = int(local.timestamp() * 1000)
+            self._day_starts[day] = start
+        return start
+
+    def date_start_ms(self, d: date) -> int:
+        return self.day_start_ms(d.toordinal() - _EPOCH_ORDINAL)
+
+    def iso(self, ms: int) -> str:
+        dt = datetime.fromtimestamp(ms / 1000, self.tz)
+        spec = "seconds" if ms % 1000 == 0 else "milliseconds"
+        return dt.isoformat(timespec=spec)
+
+    def parse(self, value: object) -> int:
+        """Parse a contract `ts` into epoch ms, or raise ValueError naming the rule."""
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not an ISO-8601 time or epoch milliseconds")
+        if isinstance(value, int):
+            ms = value
+        elif isinstance(value, float) and value.is_integer():
+            ms = int(value)
+        elif isinstance(value, str):
+            ms = self._parse_iso(value)
+        else:
+            raise ValueError(f"{value!r} is not an ISO-8601 time or epoch milliseconds")
+        if not 0 <= ms < _MAX_TS_MS:
+            raise ValueError(f"{value!r} is outside 1970..2200")
+        return ms
+
+    def _parse_iso(self, text: str) -> int:
+        if len(text) > 64 or len(text) < 10:
+            raise ValueError(f"{_clip(text)!r} is not an ISO-8601 time")
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{_clip(text)!r} is not an ISO-8601 time") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=self.tz)
+        return round(dt.timestamp() * 1000)
+
+
+def day_to_date(day: int) -> date:
+    return date.fromordinal(day + _EPOCH_ORDINAL)
+
+
+def date_to_day(d: date) -> int:
+    return d.toordinal() - _EPOCH_ORDINAL
+
+
+def utc_iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def _clip(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[:n] + "…"

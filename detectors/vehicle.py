@@ -1,0 +1,91 @@
+"""The vehicle state machine: one key per vehicle, holding its GPS track, the fuel
+transactions waiting for a GPS decision, and the local dates awaiting the off-hours check.
+
+Fuel transactions are keyed by the vehicle checked (the card's binding at `ts`, else the
+plate keyed in), so that a vehicle's GPS and its fuel meet in one state.
+"""
+
+from __future__ import annotations
+
+from detectors import off_hours, refuel, track
+from detectors.base import Context, State
+from detectors.events import Event
+from detectors.timeutil import DAY_MS
+
+DONE_KEPT_MS = 2 * DAY_MS
+
+
+class VehicleDetector:
+    name = "vehicle"
+    kinds = frozenset({"gps", "fuel"})
+
+    def key(self, event: Event, ctx: Context) -> str | None:
+        if event["kind"] == "gps":
+            vehicle: str = event["vehicle_id"]
+            return vehicle
+        return refuel.fuel_key(event, ctx)
+
+    def on_event(
+        self, key: str, state: State | None, event: Event, ctx: Context
+    ) -> State | None:
+        if state is None:
+            state = {"fixes": [], "pending": {}, "done": {}, "days": [], "decided_upto": None}
+        if event["kind"] == "gps":
+            ts = event["ts_ms"]
+            if track.insert(state["fixes"], ts, event["lat"], event["lon"]):
+                day = ctx.zone.local_day(ts)
+                upto = state["decided_upto"]
+                days = state["days"]
+                if (upto is None or day > upto) and day not in days:
+                    days.append(day)
+                    days.sort()
+            return state
+        txn = event["txn_id"]
+        if txn in state["pending"] or txn in state["done"]:
+            return state  # the same transaction delivered again
+        refuel.on_arrival(event, ctx)
+        state["pending"][txn] = refuel.pending_entry(event, ctx)
+        return state
+
+    def on_timer(self, key: str, state: State, ctx: Context) -> State | None:
+        wm = ctx.watermark_ms
+        fixes = state["fixes"]
+        pending = state["pending"]
+        for txn in sorted(pending, key=lambda t: (pending[t]["due"], t)):
+            entry = pending[txn]
+            if entry["due"] > wm:
+                continue
+            if not refuel.decide(key, txn, entry, fixes, ctx):
+                entry["final"] = True
+                entry["due"] = entry["ts"] + ctx.config.fuel_after_ms + ctx.config.fuel_grace_ms
+                if entry["due"] > wm or not refuel.decide(key, txn, entry, fixes, ctx):
+                    continue
+            state["done"][txn] = entry["ts"]
+            del pending[txn]
+        days = state["days"]
+        while days and ctx.zone.day_start_ms(days[0] + 1) <= wm:
+            day = days.pop(0)
+            off_hours.decide(key, day, fixes, ctx)
+            state["decided_upto"] = day
+        self._prune(state, ctx)
+        if not (state["fixes"] or state["pending"] or state["done"] or state["days"]):
+            return None
+        return state
+
+    def next_timer(self, state: State, ctx: Context) -> int | None:
+        dues = [entry["due"] for entry in state["pending"].values()]
+        if state["days"]:
+            dues.append(ctx.zone.day_start_ms(state["days"][0] + 1))
+        return min(dues) if dues else None
+
+    def _prune(self, state: State, ctx: Context) -> None:
+        wm = ctx.watermark_ms
+        keep_from = wm - ctx.config.track_retention_ms
+        for entry in state["pending"].values():
+            keep_from = min(keep_from, entry["ts"] - ctx.config.fuel_before_ms)
+        if state["days"]:
+            keep_from = min(keep_from, ctx.zone.day_start_ms(state["days"][0]))
+        track.drop_before(state["fixes"], keep_from)
+        done = state["done"]
+        for txn in [t for t, ts in done.items() if ts < wm - DONE_KEPT_MS]:
+            del done[txn]

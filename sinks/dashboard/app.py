@@ -1,0 +1,96 @@
+"""The aiohttp application and ``start_dashboard`` for ``sunlight up``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from redis.asyncio import Redis
+
+from sinks.dashboard import auth, live, views
+from sinks.dashboard.config import DashboardConfig
+from sinks.dashboard.store import AlertStore
+
+STATIC = Path(__file__).resolve().parent / "static"
+log = logging.getLogger("sinks.dashboard")
+
+
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Logs method, path and status, never the query string (filters may hold ids)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %.3fs", request.method, request.path, response.status, time)
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+def create_app(
+    redis_url: str,
+    prefix: str = "sunlight:",
+    config: DashboardConfig | None = None,
+) -> web.Application:
+    config = config or DashboardConfig.load()
+    app = web.Application(middlewares=[auth.security_headers, auth.require_session],
+                          client_max_size=64 * 1024)
+    app["config"] = config
+
+    async def on_startup(app: web.Application) -> None:
+        redis = Redis.from_url(redis_url, decode_responses=True)
+        app["redis"] = redis
+        app["store"] = AlertStore(redis, prefix, config.zone)
+        app["sessions"] = auth.Sessions(redis, prefix, config.session_ttl_s)
+        app["hub"] = live.LiveHub(redis, app["store"])
+        await app["hub"].start()
+
+    async def on_shutdown(app: web.Application) -> None:
+        await app["hub"].stop()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await app["redis"].aclose()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", views.healthz)
+    app.router.add_post("/api/login", auth.login)
+    app.router.add_post("/api/logout", auth.logout)
+    app.router.add_get("/api/me", auth.me)
+    app.router.add_get("/api/alerts", views.list_alerts)
+    app.router.add_get("/api/stats", views.stats)
+    app.router.add_get("/api/map", views.map_view)
+    app.router.add_get("/api/audit", views.audit_tail)
+    app.router.add_get("/api/events", live.events)
+    app.router.add_get("/api/alerts/{alert_id}", views.alert_detail)
+    app.router.add_post("/api/alerts/{alert_id}/action", views.act)
+    app.router.add_static("/static/", STATIC, append_version=False)
+    return app
+
+
+async def start_dashboard(
+    redis_url: str,
+    prefix: str = "sunlight:",
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    config: DashboardConfig | None = None,
+) -> web.AppRunner:
+    """Start serving; the caller keeps the runner and awaits ``runner.cleanup()``."""
+    app = create_app(redis_url, prefix, config)
+    runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger,
+                           shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner
+
+
+def bound_url(runner: web.AppRunner) -> str:
+    """The ``http://host:port`` the runner listens on (useful with port 0)."""
+    for address in runner.addresses:
+        host, port = address[0], address[1]
+        return f"http://{host}:{port}"
+    raise RuntimeError("dashboard runner has no listening site")

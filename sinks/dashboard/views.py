@@ -1,0 +1,103 @@
+"""JSON API of the dashboard. Every response passes through ``for_session``,
+which masks personal ids for viewers."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from sinks.audit import ActionRejected
+from sinks.dashboard.auth import Session
+from sinks.dashboard.masking import mask_alert, mask_text
+from sinks.dashboard.query import AlertFilter, light, map_layers, summary
+from sinks.dashboard.store import TRANSITIONS, AlertStore
+
+RECENT = 5000
+PAGE = 500
+REJECTION_STATUS = {"forbidden": 403, "not_found": 404, "bad_transition": 409,
+                    "unknown_action": 400}
+
+
+def for_session(alert: dict[str, Any], session: Session) -> dict[str, Any]:
+    return alert if session.sees_personal_ids else mask_alert(alert)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    store: AlertStore = request.app["store"]
+    session: Session = request["session"]
+    filt = AlertFilter.from_query(request.query)
+    ts = now_ms()
+    recent = await store.recent(RECENT)
+    chosen = [a for a in recent if filt.accepts(a, ts)]
+    page = [for_session(light(a), session) for a in chosen[:PAGE]]
+    return web.json_response({"alerts": page, "matched": len(chosen), "now_ms": ts})
+
+
+async def stats(request: web.Request) -> web.Response:
+    store: AlertStore = request.app["store"]
+    filt = AlertFilter.from_query(request.query)
+    ts = now_ms()
+    chosen = [a for a in await store.recent(RECENT) if filt.accepts(a, ts)]
+    return web.json_response({**summary(chosen, ts), "now_ms": ts})
+
+
+async def map_view(request: web.Request) -> web.Response:
+    store: AlertStore = request.app["store"]
+    filt = AlertFilter.from_query(request.query)
+    ts = now_ms()
+    chosen = [a for a in await store.recent(RECENT) if filt.accepts(a, ts)]
+    return web.json_response(map_layers(chosen, await store.positions()))
+
+
+async def alert_detail(request: web.Request) -> web.Response:
+    store: AlertStore = request.app["store"]
+    session: Session = request["session"]
+    alert = await store.get(request.match_info["alert_id"])
+    if alert is None:
+        return web.json_response({"error": "not_found"}, status=404)
+    history = await store.ledger.for_alert(alert["alert_id"])
+    if not session.sees_personal_ids:
+        history = [{**h, "note": mask_text(str(h.get("note", "")), alert)} for h in history]
+    actions = [name for name, (starts, _to, roles) in TRANSITIONS.items()
+               if session.role in roles and alert["status"] in starts]
+    return web.json_response({"alert": for_session(alert, session), "history": history,
+                              "actions": actions})
+
+
+async def act(request: web.Request) -> web.Response:
+    store: AlertStore = request.app["store"]
+    session: Session = request["session"]
+    if not session.can_act:
+        return web.json_response({"error": "forbidden"}, status=403)
+    try:
+        body = await request.json()
+        action, note = str(body["action"]), str(body.get("note", ""))
+    except (ValueError, KeyError, TypeError):
+        return web.json_response({"error": "bad_request"}, status=400)
+    try:
+        change = await store.act(request.match_info["alert_id"], action, note,
+                                 who=session.user, role=session.role)
+    except ActionRejected as exc:
+        code = str(exc)
+        return web.json_response({"error": code}, status=REJECTION_STATUS.get(code, 400))
+    return web.json_response(change)
+
+
+async def audit_tail(request: web.Request) -> web.Response:
+    store: AlertStore = request.app["store"]
+    session: Session = request["session"]
+    if not session.can_act:
+        return web.json_response({"error": "forbidden"}, status=403)
+    entries = await store.ledger.entries(-200, -1)
+    return web.json_response({"entries": entries[::-1]})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    await request.app["redis"].ping()
+    return web.json_response({"ok": True})

@@ -1,0 +1,113 @@
+"""Prometheus metrics of a worker, on a registry passed in (tests use a fresh one)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+#: Event lag runs from a few ms (live) to a day (a device uploading a day's backlog).
+LAG_BUCKETS_S: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0,
+)  # fmt: skip
+
+
+class Metrics:
+    """Every metric Sunlight exports; one instance per worker."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else REGISTRY
+        r = self.registry
+        self.events = Counter("sunlight_events", "Events accepted, by kind.", ["kind"], registry=r)
+        self.events_rejected = Counter(
+            "sunlight_events_rejected",
+            "Events rejected (dead-lettered), by kind and reason.",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "sunlight_alerts",
+            "Alerts raised, by detector and severity.",
+            ["detector", "severity"],
+            registry=r,
+        )
+        self.event_lag = Histogram(
+            "sunlight_event_lag_seconds",
+            "Processing time minus the event's ts.",
+            buckets=LAG_BUCKETS_S,
+            registry=r,
+        )
+        self.watermark = Gauge(
+            "sunlight_watermark_timestamp_seconds",
+            "Event-time clock of each partition (epoch seconds).",
+            ["partition"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "sunlight_consumer_lag_records",
+            "Records between the committed offset and the end of each partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.sink_retries = Counter(
+            "sunlight_sink_retries",
+            "Failed sink writes that were retried, by sink.",
+            ["sink"],
+            registry=r,
+        )
+        self.sink_pending = Gauge(
+            "sunlight_sink_pending_alerts",
+            "Alerts waiting to be written, by sink.",
+            ["sink"],
+            registry=r,
+        )
+        self.dlq_records = Counter(
+            "sunlight_dlq_records",
+            "Records sent to a dead-letter topic, by topic.",
+            ["topic"],
+            registry=r,
+        )
+
+    def metrics_text(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def metrics_handler(registry: CollectorRegistry) -> Handler:
+    """An aiohttp handler serving the registry in the Prometheus text format."""
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    return handle
+
+
+def add_metrics_route(app: web.Application, registry: CollectorRegistry) -> None:
+    """Serve `registry` at GET /metrics of an aiohttp app (the dashboard or Faust's web)."""
+    app.router.add_get("/metrics", metrics_handler(registry))
+
+
+async def serve_metrics(
+    registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 9108
+) -> web.AppRunner:
+    """Start a standalone /metrics server; stop it with `await runner.cleanup()`."""
+    app = web.Application()
+    add_metrics_route(app, registry)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -1,0 +1,76 @@
+"""The `sunlight` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from detectors.config import DEFAULT_CONFIG_DIR
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from streams.replay import replay_files
+
+    paths = [Path(p) for p in args.inputs]
+    for p in paths:
+        if not p.exists():
+            print(f"sunlight replay: {p}: no such file", file=sys.stderr)
+            return 2
+    out = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115
+    dlq = open(args.dlq, "wb") if args.dlq else None  # noqa: SIM115
+    try:
+        stats = replay_files(paths, out, until=args.until, dlq=dlq, config_dir=args.config)
+    except ValueError as exc:
+        print(f"sunlight replay: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        out.flush()
+        if args.out:
+            out.close()
+        if dlq is not None:
+            dlq.close()
+    print(stats.summary(), file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sunlight", description="Sunlight: real-time supervision of public money and assets."
+    )
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG_DIR, help="configuration folder"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rp = sub.add_parser("replay", help="run the detectors over JSON Lines files")
+    rp.add_argument("inputs", nargs="+", help=".jsonl or .jsonl.gz files")
+    rp.add_argument("--out", help="write alerts here (default: stdout)")
+    rp.add_argument("--until", help="end of the clock (default: the greatest ts)")
+    rp.add_argument("--dlq", help="write rejected lines with their reasons here")
+    rp.set_defaults(func=_replay)
+
+    try:
+        from streams import live_cli
+    except ImportError:  # pragma: no cover - during development only
+        live_cli = None  # type: ignore[assignment]
+    if live_cli is not None:
+        live_cli.register(sub)
+    try:
+        from streams import cli_ops
+    except ImportError:  # pragma: no cover
+        cli_ops = None  # type: ignore[assignment]
+    if cli_ops is not None:
+        cli_ops.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The embedded servers speak the real protocols and leave no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka import KafkaConsumer
+
+from sinks.kafka_alerts import KafkaAlertSink, aiokafka_send
+from streams.embedded import GROUP_TIMEOUT_MS, EmbeddedKafka, EmbeddedRedis, create_topics
+
+pytestmark = pytest.mark.integration
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _partitions(bootstrap: str, topic: str) -> set[int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        return consumer.partitions_for_topic(topic) or set()
+    finally:
+        consumer.close()
+
+
+@pytest.mark.timeout(30)
+def test_create_topics_is_idempotent(kafka_bootstrap: str) -> None:
+    topic = f"t.{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_bootstrap, [topic], partitions=4)
+    create_topics(kafka_bootstrap, [topic, f"{topic}.b"], partitions=2)
+    assert _partitions(kafka_bootstrap, topic) == {0, 1, 2, 3}
+    assert _partitions(kafka_bootstrap, f"{topic}.b") == {0, 1}
+
+
+async def _produce_and_consume(bootstrap: str, topic: str, n: int) -> list[tuple[bytes, int]]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for i in range(n):
+            await producer.send(topic, key=f"vehicle-{i % 10}".encode(), value=str(i).encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"g.{topic}",
+        auto_offset_reset="earliest",
+        session_timeout_ms=GROUP_TIMEOUT_MS,
+        rebalance_timeout_ms=GROUP_TIMEOUT_MS,
+        max_poll_interval_ms=GROUP_TIMEOUT_MS,
+        heartbeat_interval_ms=1000,
+    )
+    await consumer.start()
+    got: list[tuple[bytes, int]] = []
+    try:
+        while len(got) < n:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for tp, records in batches.items():
+                got += [(r.key or b"", tp.partition) for r in records]
+                assert [int(r.value or b"") for r in records] == sorted(
+                    int(r.value or b"") for r in records
+                )
+    finally:
+        await consumer.stop()
+    return got
+
+
+@pytest.mark.timeout(60)
+def test_keyed_records_come_back_through_a_group(kafka_bootstrap: str) -> None:
+    topic = f"t.{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_bootstrap, [topic], partitions=4)
+    got = asyncio.run(_produce_and_consume(kafka_bootstrap, topic, 200))
+    assert len(got) == 200
+    partition_of: dict[bytes, set[int]] = {}
+    for key, partition in got:
+        partition_of.setdefault(key, set()).add(partition)
+    assert len(partition_of) == 10
+    assert all(len(parts) == 1 for parts in partition_of.values())
+    assert {p for parts in partition_of.values() for p in parts} == {0, 1, 2, 3}
+
+
+@pytest.mark.timeout(30)
+def test_kafka_stop_leaves_no_process() -> None:
+    kafka = EmbeddedKafka()
+    with kafka:
+        assert kafka._proc is not None
+        pid = kafka._proc.pid
+        assert _partitions(kafka.bootstrap, "none") == set()
+    assert not _alive(pid)
+    assert not kafka.running
+
+
+@pytest.mark.timeout(30)
+def test_redis_restart_on_same_port_keeps_appendonly_data(tmp_path: Path) -> None:
+    server = EmbeddedRedis(data_dir=tmp_path / "redis", appendonly=True)
+    with server:
+        assert server._proc is not None
+        pid = server._proc.pid
+        with redis.from_url(server.url) as client:
+            client.set("k", "v")
+    assert not _alive(pid)
+    with server, redis.from_url(server.url) as client:
+        assert client.get("k") == b"v"
+
+
+@pytest.mark.timeout(30)
+def test_redis_without_appendonly_starts_empty(tmp_path: Path) -> None:
+    server = EmbeddedRedis(data_dir=tmp_path / "redis")
+    with server, redis.from_url(server.url) as client:
+        client.set("k", "v")
+    with server, redis.from_url(server.url) as client:
+        assert client.get("k") is None
+
+
+def test_appendonly_needs_a_data_dir() -> None:
+    with pytest.raises(ValueError, match="data_dir"):
+        EmbeddedRedis(appendonly=True).start()
+
+
+async def _send_alerts_and_read(bootstrap: str, prefix: str) -> list[tuple[bytes, bytes]]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        sink = KafkaAlertSink(aiokafka_send(producer), topic_prefix=prefix)
+        alerts = [{"alert_id": f"tank_overfill:{i:04x}", "severity": "high"} for i in range(5)]
+        assert await sink.add_many(alerts) == 5
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        f"{prefix}alerts", bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    got: list[tuple[bytes, bytes]] = []
+    try:
+        while len(got) < 5:
+            batches = await consumer.getmany(timeout_ms=1000)
+            got += [(r.key or b"", r.value or b"") for rs in batches.values() for r in rs]
+    finally:
+        await consumer.stop()
+    return got
+
+
+@pytest.mark.timeout(30)
+def test_alerts_topic_is_keyed_by_alert_id(kafka_bootstrap: str) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    create_topics(kafka_bootstrap, [f"{prefix}alerts"], partitions=1)
+    got = asyncio.run(_send_alerts_and_read(kafka_bootstrap, prefix))
+    assert [key for key, _ in got] == [f"tank_overfill:{i:04x}".encode() for i in range(5)]
+    assert all(orjson.loads(value)["alert_id"] == key.decode() for key, value in got)
