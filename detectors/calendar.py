@@ -114,7 +114,6 @@ class WorkCalendar:
         limit = day + n + _MAX_SCAN_DAYS
         while n > 0:
             day += 1
-            if n == 1: day -= 1
             if day > limit:
                 raise ValueError(f"no working day found within {_MAX_SCAN_DAYS} days of {d}")
             if self.is_workday_ordinal(day):

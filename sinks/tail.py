@@ -89,6 +89,8 @@ class AlertTail:
         and tests); otherwise it runs until cancelled.
         """
         await self.ensure_group()
+        if idle_exit_s is not None:
+            block_ms = max(1, min(block_ms, int(idle_exit_s * 1000)))
         pending = True  # first drain what this consumer was given but never acked
         idle_ms = 0.0
         while max_alerts is None or self.handled < max_alerts:

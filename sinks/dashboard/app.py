@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from redis.asyncio import Redis
 
+from sinks.dashboard import appkeys as K
 from sinks.dashboard import auth, live, views
 from sinks.dashboard.config import DashboardConfig
 from sinks.dashboard.store import AlertStore
@@ -36,21 +37,21 @@ def create_app(
     config = config or DashboardConfig.load()
     app = web.Application(middlewares=[auth.security_headers, auth.require_session],
                           client_max_size=64 * 1024)
-    app["config"] = config
+    app[K.CONFIG] = config
 
     async def on_startup(app: web.Application) -> None:
         redis = Redis.from_url(redis_url, decode_responses=True)
-        app["redis"] = redis
-        app["store"] = AlertStore(redis, prefix, config.zone)
-        app["sessions"] = auth.Sessions(redis, prefix, config.session_ttl_s)
-        app["hub"] = live.LiveHub(redis, app["store"])
-        await app["hub"].start()
+        app[K.REDIS] = redis
+        app[K.STORE] = AlertStore(redis, prefix, config.zone)
+        app[K.SESSIONS] = auth.Sessions(redis, prefix, config.session_ttl_s)
+        app[K.HUB] = live.LiveHub(redis, app[K.STORE])
+        await app[K.HUB].start()
 
     async def on_shutdown(app: web.Application) -> None:
-        await app["hub"].stop()
+        await app[K.HUB].stop()
 
     async def on_cleanup(app: web.Application) -> None:
-        await app["redis"].aclose()
+        await app[K.REDIS].aclose()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from redis.asyncio import Redis
 
+from sinks.dashboard import appkeys as K
 from sinks.dashboard.config import ACTING_ROLES, DashboardConfig
 
 COOKIE = "sunlight_session"
@@ -104,7 +105,7 @@ async def require_session(request: web.Request, handler: Handler) -> web.StreamR
     if path in PUBLIC_API:
         return await handler(request)
     token = request.cookies.get(COOKIE)
-    sessions: Sessions = request.app["sessions"]
+    sessions: Sessions = request.app[K.SESSIONS]
     session = await sessions.get(token) if token else None
     if session is None:
         return json_error(401, "login_required")
@@ -112,8 +113,8 @@ async def require_session(request: web.Request, handler: Handler) -> web.StreamR
         sent = request.headers.get("X-CSRF-Token", "")
         if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
             return json_error(403, "csrf")
-    request["session"] = session
-    request["token"] = token
+    request[K.SESSION] = session
+    request[K.TOKEN] = token
     return await handler(request)
 
 
@@ -123,7 +124,7 @@ def session_info(session: Session, config: DashboardConfig) -> dict[str, object]
 
 
 async def login(request: web.Request) -> web.Response:
-    config: DashboardConfig = request.app["config"]
+    config: DashboardConfig = request.app[K.CONFIG]
     try:
         body = await request.json()
         name, password = str(body["user"]), str(body["password"])
@@ -132,7 +133,7 @@ async def login(request: web.Request) -> web.Response:
     user = config.authenticate(name, password)
     if user is None:
         return json_error(401, "bad_credentials")
-    token, session = await request.app["sessions"].create(user.name, user.role, user.display)
+    token, session = await request.app[K.SESSIONS].create(user.name, user.role, user.display)
     resp = web.json_response(session_info(session, config))
     resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
                     max_age=config.session_ttl_s, secure=request.secure)
@@ -140,11 +141,11 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    await request.app["sessions"].drop(request["token"])
+    await request.app[K.SESSIONS].drop(request[K.TOKEN])
     resp = web.json_response({"ok": True})
     resp.del_cookie(COOKIE, path="/")
     return resp
 
 
 async def me(request: web.Request) -> web.Response:
-    return web.json_response(session_info(request["session"], request.app["config"]))
+    return web.json_response(session_info(request[K.SESSION], request.app[K.CONFIG]))

@@ -18,6 +18,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from sinks.dashboard import appkeys as K
 from sinks.dashboard.masking import mask_alert, mask_text
 from sinks.dashboard.query import light
 from sinks.dashboard.store import AlertStore, with_case
@@ -113,8 +114,8 @@ class LiveHub:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    hub: LiveHub = request.app["hub"]
-    masked = not request["session"].sees_personal_ids
+    hub: LiveHub = request.app[K.HUB]
+    masked = not request[K.SESSION].sees_personal_ids
     resp = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from sinks.audit import ActionRejected
+from sinks.dashboard import appkeys as K
 from sinks.dashboard.auth import Session
 from sinks.dashboard.masking import mask_alert, mask_text
 from sinks.dashboard.query import AlertFilter, light, map_layers, summary
@@ -29,8 +30,8 @@ def now_ms() -> int:
 
 
 async def list_alerts(request: web.Request) -> web.Response:
-    store: AlertStore = request.app["store"]
-    session: Session = request["session"]
+    store: AlertStore = request.app[K.STORE]
+    session: Session = request[K.SESSION]
     filt = AlertFilter.from_query(request.query)
     ts = now_ms()
     recent = await store.recent(RECENT)
@@ -40,7 +41,7 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    store: AlertStore = request.app["store"]
+    store: AlertStore = request.app[K.STORE]
     filt = AlertFilter.from_query(request.query)
     ts = now_ms()
     chosen = [a for a in await store.recent(RECENT) if filt.accepts(a, ts)]
@@ -48,7 +49,7 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def map_view(request: web.Request) -> web.Response:
-    store: AlertStore = request.app["store"]
+    store: AlertStore = request.app[K.STORE]
     filt = AlertFilter.from_query(request.query)
     ts = now_ms()
     chosen = [a for a in await store.recent(RECENT) if filt.accepts(a, ts)]
@@ -56,8 +57,8 @@ async def map_view(request: web.Request) -> web.Response:
 
 
 async def alert_detail(request: web.Request) -> web.Response:
-    store: AlertStore = request.app["store"]
-    session: Session = request["session"]
+    store: AlertStore = request.app[K.STORE]
+    session: Session = request[K.SESSION]
     alert = await store.get(request.match_info["alert_id"])
     if alert is None:
         return web.json_response({"error": "not_found"}, status=404)
@@ -71,8 +72,8 @@ async def alert_detail(request: web.Request) -> web.Response:
 
 
 async def act(request: web.Request) -> web.Response:
-    store: AlertStore = request.app["store"]
-    session: Session = request["session"]
+    store: AlertStore = request.app[K.STORE]
+    session: Session = request[K.SESSION]
     if not session.can_act:
         return web.json_response({"error": "forbidden"}, status=403)
     try:
@@ -90,8 +91,8 @@ async def act(request: web.Request) -> web.Response:
 
 
 async def audit_tail(request: web.Request) -> web.Response:
-    store: AlertStore = request.app["store"]
-    session: Session = request["session"]
+    store: AlertStore = request.app[K.STORE]
+    session: Session = request[K.SESSION]
     if not session.can_act:
         return web.json_response({"error": "forbidden"}, status=403)
     entries = await store.ledger.entries(-200, -1)
@@ -99,5 +100,5 @@ async def audit_tail(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    await request.app["redis"].ping()
+    await request.app[K.REDIS].ping()
     return web.json_response({"ok": True})

@@ -1,0 +1,22 @@
+"""Typed keys for what the app and each request carry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+if TYPE_CHECKING:
+    from sinks.dashboard.auth import Session, Sessions
+    from sinks.dashboard.config import DashboardConfig
+    from sinks.dashboard.live import LiveHub
+    from sinks.dashboard.store import AlertStore
+
+CONFIG: web.AppKey[DashboardConfig] = web.AppKey("config")
+REDIS: web.AppKey[Redis] = web.AppKey("redis")
+STORE: web.AppKey[AlertStore] = web.AppKey("store")
+SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")
+HUB: web.AppKey[LiveHub] = web.AppKey("hub")
+SESSION: web.RequestKey[Session] = web.RequestKey("session")
+TOKEN: web.RequestKey[str] = web.RequestKey("token")
