@@ -24,6 +24,7 @@ from detectors.timeutil import Zone
 from detectors.vehicle import VehicleDetector
 
 SNAPSHOT_VERSION = 1
+CLOCK_KINDS = frozenset({"gps", "fuel", "payment", "review"})  # activity moves the clock
 
 
 def default_detectors() -> list[Detector]:
@@ -73,7 +74,7 @@ class Engine:
         if kind in ("vehicle", "card", "station"):
             self.registry.apply(event)
             return self._drain()
-        if kind not in ("death",):
+        if kind in CLOCK_KINDS:
             ts = event["ts_ms"]
             if self.max_ts is None or ts > self.max_ts:
                 self.max_ts = ts

@@ -203,3 +203,27 @@ async def run_forwarding(
                         await asyncio.sleep(fwd.config.retry.max_backoff_s)
 
         return await tail.run(handle, idle_exit_s=idle_exit_s, max_alerts=max_alerts)
+
+
+def start_forwarding(
+    redis_url: str,
+    prefix: str,
+    forwarders_config: Mapping[str, Any] | None,
+    dashboard_url: str = "",
+) -> asyncio.Task[int] | None:
+    """Run the enabled forwarders in the background (for ``sunlight up``); None if none."""
+    from redis.asyncio import Redis
+
+    forwarders = build_forwarders(forwarders_config, dashboard_url)
+    if not forwarders:
+        return None
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    tail = AlertTail(redis, prefix=prefix, group="forwarders", consumer="forwarder-1")
+
+    async def run() -> int:
+        try:
+            return await run_forwarding(tail, forwarders)
+        finally:
+            await redis.aclose()
+
+    return asyncio.get_running_loop().create_task(run(), name="sunlight-forwarders")

@@ -208,7 +208,9 @@ def test_acknowledge_then_confirm_updates_hash_and_ledger(redis_url: str) -> Non
     assert case["updated_at"].endswith("+08:00")
     entries = [orjson.loads(e) for e in raw.lrange(f"{PREFIX}audit", 0, -1)]
     assert [(e["who"], e["action"], e["note"]) for e in entries] == [
-        ("investigator", "acknowledge", "车辆在库，调取监控"), ("investigator", "confirm", "确认违规")]
+        ("investigator", "acknowledge", "车辆在库，调取监控"),
+        ("investigator", "confirm", "确认违规"),
+    ]
 
     async def verify() -> bool:
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)

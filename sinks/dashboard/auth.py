@@ -107,7 +107,7 @@ async def require_session(request: web.Request, handler: Handler) -> web.StreamR
     token = request.cookies.get(COOKIE)
     sessions: Sessions = request.app[K.SESSIONS]
     session = await sessions.get(token) if token else None
-    if session is None:
+    if session is None or token is None:
         return json_error(401, "login_required")
     if request.method not in SAFE_METHODS:
         sent = request.headers.get("X-CSRF-Token", "")

@@ -18,6 +18,7 @@ from redis.asyncio.client import Pipeline
 from sinks.audit import ActionRejected, AuditLedger
 
 STATUSES = ("open", "acknowledged", "confirmed", "dismissed")
+CASE_FIELDS = ["status", "updated_at", "note"]
 # action -> (statuses it may start from, status it leads to, roles allowed)
 TRANSITIONS: dict[str, tuple[frozenset[str], str, frozenset[str]]] = {
     "acknowledge": (frozenset({"open"}), "acknowledged", frozenset({"investigator", "admin"})),
@@ -87,10 +88,10 @@ class AlertStore:
             alerts.append(alert)
         async with self.redis.pipeline(transaction=False) as pipe:
             for a in alerts:
-                pipe.hmget(self.keys.alert(str(a.get("alert_id"))), "status", "updated_at", "note")
+                pipe.hmget(self.keys.alert(str(a.get("alert_id"))), CASE_FIELDS)
             rows = await pipe.execute()
         return [
-            with_case(a, dict(zip(("status", "updated_at", "note"), row, strict=True)))
+            with_case(a, dict(zip(CASE_FIELDS, row, strict=True)))
             for a, row in zip(alerts, rows, strict=True)
         ]
 
@@ -124,7 +125,7 @@ class AlertStore:
         key = self.keys.alert(alert_id)
 
         async def guard(pipe: Pipeline) -> None:
-            status, has_alert = await pipe.hmget(key, "status", "alert")
+            status, has_alert = await pipe.hmget(key, ["status", "alert"])
             if has_alert is None:
                 raise ActionRejected("not_found")
             if (status or "open") not in starts:

@@ -89,7 +89,7 @@ async function loadStats() {
   renderPanels();
   renderMap(layers, openDetail);
 }
-const refreshStats = debounce(() => loadStats().catch(console.error), 700);
+const refreshStats = debounce(() => loadStats().catch(console.error), 300);
 
 async function reload() {
   const data = await api(`/api/alerts?${filterQuery()}`);

@@ -1,0 +1,177 @@
+"""One conformance suite run over every detector family (river's `check_estimator` in
+spirit): deterministic, state survives a JSON round trip after every event, duplicates
+and reordering within the allowed lateness change nothing, unknown kinds are ignored."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+import pytest
+from support import (
+    CONFIG,
+    DEPOT,
+    FAR_STATION,
+    ZONE,
+    card,
+    death,
+    engine,
+    fuel,
+    gps,
+    payment,
+    review,
+    station,
+    track,
+    vehicle,
+)
+
+from detectors.engine import Engine
+
+UNTIL = "2026-11-01T00:00:00+08:00"
+
+
+def vehicle_scenario() -> list[dict[str, Any]]:
+    day = "2026-09-15"
+    events = [vehicle("V1"), card("C1", "V1"), station("ST-FAR", *FAR_STATION)]
+    events += track("V1", f"{day}T07:00:00+08:00", 240, 300, [DEPOT])
+    events += [fuel("TX1", "C1", f"{day}T10:00:00+08:00", liters=70.0, fuel_type="0#")]
+    events += track("V1", f"{day}T11:00:00+08:00", 240, 60, [DEPOT, (41.75, 123.30), DEPOT])
+    events += [fuel("TX2", "C1", f"{day}T13:00:00+08:00", station_id="ST-FAR")]
+    events += track("V1", f"{day}T22:20:00+08:00", 40, 60, [DEPOT, (41.80, 123.48)])
+    events += [fuel("TX3", "C9", f"{day}T23:00:00+08:00", vehicle_id="V1")]
+    events += track("V1", "2026-09-16T00:00:00+08:00", 120, 600, [(41.80, 123.48)])
+    return events
+
+
+def payee_scenario() -> list[dict[str, Any]]:
+    return [
+        payment("PAY-1", "P1", "2026-02-05T10:00:00+08:00", period="2026-02"),
+        payment("PAY-2", "P1", "2026-03-05T10:00:00+08:00", period="2026-03"),
+        payment("PAY-3", "P1", "2026-03-05T10:03:00+08:00", period="2026-03"),
+        payment("PAY-4", "P2", "2026-03-05T10:04:00+08:00", period="2026-03"),
+        death("P1", "2026-02-01", "2026-03-05T10:05:00+08:00"),
+        payment("PAY-5", "P1", "2026-04-05T10:00:00+08:00", period="2026-04"),
+    ]
+
+
+def case_scenario() -> list[dict[str, Any]]:
+    return [
+        review("C1", "a", "enter", "2026-09-29T16:00:00+08:00", sla=3),
+        review("C2", "b", "enter", "2026-09-07T10:00:00+08:00", sla=5),
+        review("C2", "b", "suspend", "2026-09-09T10:00:00+08:00"),
+        review("C2", "b", "resume", "2026-09-16T10:00:00+08:00"),
+        review("C3", "f", "enter", "2026-10-09T10:00:00+08:00", sla=1),
+        review("C3", "f", "complete", "2026-10-10T10:00:00+08:00"),
+        review("C3", "f", "enter", "2026-10-12T04:40:51+08:00", sla=5),
+        review("C2", "b", "complete", "2026-09-22T09:00:00+08:00"),
+    ]
+
+
+SCENARIOS = {"vehicle": vehicle_scenario, "payee": payee_scenario, "case": case_scenario}
+
+
+def in_arrival_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Activity events sorted by ts (registry facts first): a well-behaved stream."""
+    facts = [e for e in events if e["kind"] in ("vehicle", "card", "station")]
+    rest = [e for e in events if e not in facts]
+    return facts + sorted(rest, key=lambda e: e["ts_ms"])
+
+
+def replay(events: list[dict[str, Any]], eng: Engine | None = None) -> list[dict[str, Any]]:
+    eng = eng or engine()
+    alerts = []
+    for e in events:
+        alerts += eng.process(dict(e))
+    alerts += eng.advance_to(ZONE.parse(UNTIL))
+    return alerts
+
+
+def identity(alerts: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return sorted(
+        (a["alert_id"], a["subject"], a["severity"], a["event_ts"], a["entity"]["id"])
+        for a in alerts
+    )
+
+
+@pytest.fixture(params=sorted(SCENARIOS))
+def scenario(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    return in_arrival_order(SCENARIOS[request.param]())
+
+
+def test_scenario_raises_something(scenario: list[dict[str, Any]]) -> None:
+    assert len(replay(scenario)) >= 3  # otherwise the properties below prove nothing
+
+
+def test_deterministic(scenario: list[dict[str, Any]]) -> None:
+    assert replay(scenario) == replay(scenario)
+
+
+def test_alert_ids_are_unique(scenario: list[dict[str, Any]]) -> None:
+    ids = [a["alert_id"] for a in replay(scenario)]
+    assert len(ids) == len(set(ids))
+
+
+def test_state_survives_a_json_round_trip_after_every_event(
+    scenario: list[dict[str, Any]],
+) -> None:
+    expected = replay(scenario)
+    eng = engine()
+    alerts = []
+    for e in scenario:
+        alerts += eng.process(dict(e))
+        snap = orjson.loads(orjson.dumps(eng.snapshot()))
+        eng = engine()
+        eng.restore(snap)
+    alerts += eng.advance_to(ZONE.parse(UNTIL))
+    assert alerts == expected
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_duplicates_change_nothing(scenario: list[dict[str, Any]], seed: int) -> None:
+    rng = random.Random(seed)
+    doubled: list[dict[str, Any]] = []
+    for e in scenario:
+        doubled.append(e)
+        if rng.random() < 0.5:
+            doubled.append(dict(e))
+    # and a few redelivered a little later, still within the allowed lateness
+    for e in rng.sample(scenario, k=min(5, len(scenario))):
+        i = doubled.index(e)
+        doubled.insert(min(len(doubled), i + 2), dict(e))
+    assert identity(replay(doubled)) == identity(replay(scenario))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_reordering_within_the_lateness_changes_nothing(
+    scenario: list[dict[str, Any]], seed: int
+) -> None:
+    rng = random.Random(seed)
+    lateness = CONFIG.lateness_ms
+    facts = [e for e in scenario if e["kind"] in ("vehicle", "card", "station")]
+    rest = [e for e in scenario if e not in facts]
+    # Sorting by ts + U[0, lateness) guarantees every event arrives before the clock
+    # (greatest ts seen - lateness) has passed it.
+    shuffled = sorted(rest, key=lambda e: e["ts_ms"] + rng.random() * (lateness - 1))
+    assert identity(replay(facts + shuffled)) == identity(replay(scenario))
+
+
+def test_unknown_kinds_are_ignored(scenario: list[dict[str, Any]]) -> None:
+    eng = engine()
+    alerts = []
+    for i, e in enumerate(scenario):
+        alerts += eng.process(dict(e))
+        if i % 3 == 0:
+            before = orjson.dumps(eng.snapshot())
+            alien = {"kind": "teleport", "ts_ms": e["ts_ms"] + 10**9, "x": 1}
+            assert eng.process(alien) == []
+            assert orjson.dumps(eng.snapshot()) == before
+    alerts += eng.advance_to(ZONE.parse(UNTIL))
+    assert alerts == replay(scenario)
+
+
+def test_gps_of_other_vehicles_does_not_leak() -> None:
+    base = in_arrival_order(vehicle_scenario())
+    noise = [gps(f"N{i}", e["ts"], 41.0 + i / 100, 123.0) for i, e in enumerate(base[3:40])]
+    mixed = in_arrival_order(base + noise)
+    assert identity(replay(mixed)) == identity(replay(base))
