@@ -59,13 +59,16 @@ class Engine:
 
     def check(self, event: Event) -> None:
         """Rules that need configuration, beyond the decoder's."""
-        if event["kind"] == "review" and event["action"] == "enter":
-            if node_sla(event.get("sla_working_days"), event["node"], self.ctx) is None:
-                raise Rejected(
-                    "sla_working_days",
-                    "required",
-                    f"is required on enter (no default for node {event['node']!r})",
-                )
+        if (
+            event["kind"] == "review"
+            and event["action"] == "enter"
+            and node_sla(event.get("sla_working_days"), event["node"], self.ctx) is None
+        ):
+            raise Rejected(
+                "sla_working_days",
+                "required",
+                f"is required on enter (no default for node {event['node']!r})",
+            )
 
     def process(self, event: Event) -> list[Alert]:
         """Fold one decoded event in; return the alerts it and the clock raise."""

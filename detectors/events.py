@@ -331,7 +331,8 @@ def decode_record(
         return
     if isinstance(obj, list):
         if len(obj) > MAX_BATCH:
-            yield Rejected("record", "batch too large", f"{len(obj):,} events is over {MAX_BATCH:,}")
+            over = f"{len(obj):,} events is over {MAX_BATCH:,}"
+            yield Rejected("record", "batch too large", over)
             return
         items: list[Any] = obj
     elif isinstance(obj, dict):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from math import asin, cos, radians, sin, sqrt
+from typing import Any
 
 EARTH_RADIUS_KM = 6371.0088
 
-# A fix as the engine keeps it: (ts_ms, lat, lon).
-Fix = tuple[int, float, float]
+# A fix as the engine keeps it: [ts_ms, lat, lon] (a list in JSON-compatible state).
+Fix = Sequence[Any]
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

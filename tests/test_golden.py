@@ -70,7 +70,7 @@ def test_alerts_are_complete(replayed: tuple[list[dict], list[dict], str]) -> No
     ids = [a["alert_id"] for a in alerts]
     assert len(ids) == len(set(ids))
     for a in alerts:
-        assert REQUIRED <= a.keys()
+        assert a.keys() >= REQUIRED
         assert a["alert_id"].startswith(a["detector"] + ":")
         assert a["severity"] in {"low", "medium", "high", "critical"}
         assert a["title"] and a["title_en"] and a["evidence"]
