@@ -38,10 +38,13 @@ class Engine:
         calendar: WorkCalendar,
         wall_ms: Callable[[], int],
         detectors: Iterable[Detector] | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.config = config
         self.zone = Zone(config.zone)
-        self.registry = Registry()
+        # A live worker shares one registry (a broadcast of reference facts) among its
+        # partitions; replay gives each engine its own.
+        self.registry = registry if registry is not None else Registry()
         self.ctx = Context(config, self.zone, calendar, self.registry, wall_ms)
         self.detectors = list(detectors) if detectors is not None else default_detectors()
         self.by_kind: dict[str, list[int]] = {}
@@ -70,18 +73,20 @@ class Engine:
                 f"is required on enter (no default for node {event['node']!r})",
             )
 
-    def process(self, event: Event) -> list[Alert]:
-        """Fold one decoded event in; return the alerts it and the clock raise."""
+    def process(self, event: Event, advance: bool = True) -> list[Alert]:
+        """Fold one decoded event in; return the alerts it and the clock raise.
+
+        With `advance=False` the event changes state (and raises its on-arrival alerts)
+        but leaves the clock alone: a live worker moves the clock with `see_ts` only once
+        every source is known complete up to the event.
+        """
         ctx = self.ctx
         kind = event["kind"]
         if kind in ("vehicle", "card", "station"):
             self.registry.apply(event)
             return self._drain()
-        if kind in CLOCK_KINDS:
-            ts = event["ts_ms"]
-            if self.max_ts is None or ts > self.max_ts:
-                self.max_ts = ts
-                self._set_watermark(ts - self.config.lateness_ms)
+        if advance and kind in CLOCK_KINDS:
+            self._see(event["ts_ms"])
         for i in self.by_kind.get(kind, ()):
             det = self.detectors[i]
             key = det.key(event, ctx)
@@ -90,8 +95,20 @@ class Engine:
             states = self.states[i]
             new = det.on_event(key, states.get(key), event, ctx)
             self._store(i, key, new)
+        if advance:
+            self._fire_timers()
+        return self._drain()
+
+    def see_ts(self, ts_ms: int) -> list[Alert]:
+        """Move the clock as an activity event of this ts would, and fire what is due."""
+        self._see(ts_ms)
         self._fire_timers()
         return self._drain()
+
+    def _see(self, ts_ms: int) -> None:
+        if self.max_ts is None or ts_ms > self.max_ts:
+            self.max_ts = ts_ms
+            self._set_watermark(ts_ms - self.config.lateness_ms)
 
     def advance_to(self, watermark_ms: int) -> list[Alert]:
         """Move the clock forward (never back) and make every decision due by then."""

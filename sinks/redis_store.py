@@ -41,12 +41,37 @@ end
 return added
 """
 
+# Like _ADD_ALERTS_LUA, but returns the 1-based positions of the alerts still to be
+# forwarded downstream (new ones, and old ones never marked `forwarded`).
+_ADD_NEW_LUA = """
+local out = {}
+for i = 2, #KEYS do
+  local alert = ARGV[i + 1]
+  if redis.call('HSETNX', KEYS[i], 'alert', alert) == 1 then
+    redis.call('HSET', KEYS[i], 'status', 'open', 'updated_at', ARGV[1], 'note', '')
+    redis.call('XADD', KEYS[1], '*', 'alert', alert)
+    redis.call('PUBLISH', ARGV[2], alert)
+    out[#out + 1] = i - 1
+  elseif redis.call('HEXISTS', KEYS[i], 'forwarded') == 0 then
+    out[#out + 1] = i - 1
+  end
+end
+return out
+"""
+
 # Any Redis error is retried: a failed write never drops an alert or lets a later one pass.
 _TRANSIENT = (RedisError, OSError)
 SINK = "redis"
 BATCH = 256
 BACKOFF_MIN_S = 0.1
 BACKOFF_MAX_S = 5.0
+
+
+def _encode(alert: Mapping[str, Any]) -> tuple[str, bytes]:
+    alert_id = alert.get("alert_id")
+    if not isinstance(alert_id, str) or not alert_id:
+        raise ValueError(f"alert_id must be a non-empty string, got {alert_id!r}")
+    return alert_id, orjson.dumps(alert)
 
 
 def _now_iso() -> str:
@@ -69,6 +94,7 @@ class RedisAlertStore:
             url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0, socket_timeout=5.0
         )
         self._script = self._client.register_script(_ADD_ALERTS_LUA)
+        self._add_new_script = self._client.register_script(_ADD_NEW_LUA)
         self.prefix = prefix
         self.stream_key = f"{prefix}alerts"
         self.channel = f"{prefix}alerts:live"
@@ -96,11 +122,8 @@ class RedisAlertStore:
         During an outage this returns at once (0) and a background task keeps retrying;
         `flush()` waits for it.
         """
-        for alert in alerts:
-            alert_id = alert.get("alert_id")
-            if not isinstance(alert_id, str) or not alert_id:
-                raise ValueError(f"alert_id must be a non-empty string, got {alert_id!r}")
-            self._queue.append((alert_id, orjson.dumps(alert)))
+        # Encode the whole batch first: a bad alert must not leave half a batch queued.
+        self._queue.extend([_encode(alert) for alert in alerts])
         self._report_pending()
         if self._retrying:
             return 0
@@ -110,11 +133,59 @@ class RedisAlertStore:
             self._start_retry(exc)
             return 0
 
+    async def add_new(self, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Write alerts once per id and return those not yet forwarded downstream.
+
+        Unlike `add_many` this waits through an outage (retrying with backoff), so the
+        caller is held back rather than running ahead of what Redis has: a worker that
+        is killed then loses nothing it had not written.
+        """
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(alerts), BATCH):
+            batch = alerts[start : start + BATCH]
+            keys = [self.stream_key, *(self.hash_key(a["alert_id"]) for a in batch)]
+            data = [orjson.dumps(a) for a in batch]
+            positions = await self._retrying_call(
+                lambda keys=keys, data=data: self._add_new_script(
+                    keys=keys, args=[_now_iso(), self.channel, *data]
+                ),
+                len(batch),
+            )
+            out += [batch[int(i) - 1] for i in positions]
+        return out
+
+    async def mark_forwarded(self, alert_ids: list[str]) -> None:
+        async def mark() -> None:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for alert_id in alert_ids:
+                    pipe.hset(self.hash_key(alert_id), "forwarded", "1")
+                await pipe.execute()
+
+        await self._retrying_call(mark, len(alert_ids))
+
+    async def _retrying_call(self, call: Any, size: int) -> Any:
+        delay, cap = self._backoff
+        while True:
+            try:
+                result = await call()
+            except _TRANSIENT as exc:
+                if self._metrics is not None:
+                    self._metrics.sink_retries.labels(sink=SINK).inc()
+                    self._metrics.sink_pending.labels(sink=SINK).set(size)
+                log.warning("redis alert store: write failed (%r); retrying in %.1f s",
+                            exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, cap)
+                continue
+            if self._metrics is not None:
+                self._metrics.sink_pending.labels(sink=SINK).set(0)
+            return result
+
     async def flush(self) -> None:
         """Wait until every queued alert is written (retrying through an outage)."""
-        if self._retrying:
-            assert self._retry_task is not None
-            await asyncio.shield(self._retry_task)
+        task = self._retry_task
+        if task is not None and not task.done():
+            await asyncio.shield(task)
         if self._queue:
             await self._drain()
 

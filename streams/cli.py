@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from detectors.config import DEFAULT_CONFIG_DIR
+from streams import cli_ops, live_cli
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -51,18 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--dlq", help="write rejected lines with their reasons here")
     rp.set_defaults(func=_replay)
 
-    try:
-        from streams import live_cli
-    except ImportError:  # pragma: no cover - during development only
-        live_cli = None  # type: ignore[assignment]
-    if live_cli is not None:
-        live_cli.register(sub)
-    try:
-        from streams import cli_ops
-    except ImportError:  # pragma: no cover
-        cli_ops = None  # type: ignore[assignment]
-    if cli_ops is not None:
-        cli_ops.register(sub)
+    live_cli.register(sub)
+    cli_ops.register(sub)
     return parser
 
 

@@ -55,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _common(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--config", default=None, help="dashboard.yaml (users, forwarders)")
+    p.add_argument("--dashboard-config", default=None,
+                   help="dashboard.yaml: users, forwarders (default config/dashboard.yaml)")
     p.set_defaults(func=cmd_dashboard)
 
     audit = sub.add_parser("audit", help="audit ledger of case actions")
@@ -81,7 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("forward", help="forward alerts to Alertmanager / webhooks")
     _common(p)
-    p.add_argument("--config", default=None)
+    p.add_argument("--dashboard-config", default=None,
+                   help="dashboard.yaml with the forwarders section")
     p.add_argument("--group", default="forwarders")
     p.add_argument("--consumer", default="forwarder-1")
     p.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS")
@@ -93,7 +95,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from sinks.dashboard.config import DashboardConfig
 
     s = settings(args)
-    config = DashboardConfig.load(args.config)
+    config = DashboardConfig.load(args.dashboard_config)
 
     async def run() -> None:
         runner = await start_dashboard(s.url, s.prefix, args.host, args.port, config)
@@ -162,7 +164,7 @@ async def forward(args: argparse.Namespace) -> int:
     from sinks.tail import AlertTail
 
     s = settings(args)
-    config = DashboardConfig.load(args.config)
+    config = DashboardConfig.load(args.dashboard_config)
     forwarders = build_forwarders(config.forwarders, config.public_url)
     if not forwarders:
         print("forward: no forwarder is enabled in the config", file=sys.stderr)

@@ -136,7 +136,7 @@ def test_alert_without_id_is_rejected() -> None:
     async def run() -> None:
         store = RedisAlertStore("redis://127.0.0.1:1/0")
         with pytest.raises(ValueError, match="alert_id"):
-            await store.add_many([{"detector": "x"}])
+            await store.add_many([_alert(1), {"detector": "x"}])
         assert store.pending == 0
         await store.close(timeout_s=0.1)
 

@@ -1,0 +1,181 @@
+"""The Faust app: two agents over the contract's topics, a one-second ticker, /metrics.
+
+- `engine` agent: gps, payments, reviews and the internal `routed` topic, co-partitioned
+  so that partition p of each meets in one worker and one engine.
+- `router` agent: fuel (re-keyed by the vehicle the card is bound to at `ts`) and the
+  registry (deaths re-keyed by person into `routed`; vehicles, cards and stations reach
+  every worker through the registry feed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+
+from detectors.calendar import load_calendar
+from detectors.config import load_config
+from sinks.metrics import Metrics
+from sinks.redis_store import RedisAlertStore
+from streams.live import PRODUCE_MARGIN_MS, AlertSinks, LiveEngine
+from streams.settings import Settings
+from streams.topics import ENGINE_TOPICS, ROUTER_TOPICS
+
+log = logging.getLogger(__name__)
+
+
+def kafka_security(settings: Settings) -> dict[str, Any]:
+    """aiokafka client options for SASL/TLS, from the settings (secrets from the env)."""
+    opts: dict[str, Any] = {}
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        opts["security_protocol"] = settings.kafka_security_protocol
+    if settings.kafka_sasl_mechanism:
+        opts["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        opts["sasl_plain_username"] = settings.kafka_sasl_username
+        opts["sasl_plain_password"] = settings.kafka_sasl_password
+    if settings.kafka_ssl_cafile:
+        from aiokafka.helpers import create_ssl_context
+
+        opts["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    return opts
+
+
+def aiokafka_consumer(app: faust.App) -> Any:
+    """The aiokafka consumer under Faust's threaded consumer, for per-partition poll times."""
+    thread = getattr(app.consumer, "_thread", None)
+    return getattr(thread, "_consumer", None)
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
+    config = load_config(settings.config_dir)
+    calendar = load_calendar(Path(settings.config_dir) / "calendar.yaml")
+    timeout = settings.group_timeout_s
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        web_host="127.0.0.1" if settings.kafka_bootstrap.startswith("127.") else "0.0.0.0",
+        web_port=settings.metrics_port,
+        broker_session_timeout=timeout,
+        broker_rebalance_timeout=timeout,
+        broker_heartbeat_interval=1.0,
+        broker_max_poll_interval=timeout,
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=False,
+        producer_acks=-1,
+        datadir=str(Path(settings.data_dir) / settings.app_id),
+        web_in_thread=False,
+        broker_credentials=None,
+    )
+    registry = registry or CollectorRegistry()
+    setup_prometheus_sensors(app, registry=registry, name_prefix="faust")
+    metrics = Metrics(registry)
+    store = RedisAlertStore(settings.redis_url, settings.redis_prefix, metrics=metrics)
+
+    def topic(*names: str) -> faust.TopicT:
+        return app.topic(
+            *[settings.topic(n) for n in names],
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+
+    engine_topics = topic(*ENGINE_TOPICS)
+    router_topics = topic(*ROUTER_TOPICS)
+
+    async def send(name: str, key: bytes, value: bytes) -> Any:
+        return await app.producer.send(name, key, value, partition=None, timestamp=None,
+                                       headers=None)
+
+    kafka = kafka_security(settings)
+    live = LiveEngine(settings, config, calendar,
+                      AlertSinks(store, send, settings.topic("alerts")), send, metrics, kafka)
+    prefix = settings.topic_prefix
+
+    def group_horizon(short: str, p: int, folded: int, last_produced: int) -> float:
+        """Complete up to the last poll when read to the end, else up to the last record."""
+        tp = TP(prefix + short, p)
+        high = app.consumer.highwater(tp)
+        if high is not None and folded + 1 >= high:
+            inner = aiokafka_consumer(app)
+            polled = inner.last_poll_timestamp(tp) if inner is not None else None
+            return float(polled) - PRODUCE_MARGIN_MS if polled else float("inf")
+        return float(last_produced)
+
+    def group_behind(short: str, p: int, folded: int) -> bool:
+        high = app.consumer.highwater(TP(prefix + short, p))
+        return high is not None and folded + 1 < high
+
+    live.group_horizon = group_horizon
+    live.group_behind = group_behind
+    ready = asyncio.Event()
+
+    @app.task
+    async def start_feeds() -> None:
+        await store.ping()
+        await live.start()
+        ready.set()
+
+    @app.agent(engine_topics, name="engine")
+    async def engine_agent(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            short = msg.topic.removeprefix(prefix)
+            await ready.wait()
+            try:
+                await live.on_engine_record(short, msg.partition, msg.offset, msg.value,
+                                            int(msg.timestamp * 1000))
+            except Exception:  # one bad record never stops the loop
+                log.exception("engine: %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
+                await live.dead_letter(short, msg.partition, msg.offset, msg.value)
+
+    @app.agent(router_topics, name="validator")
+    async def validator_agent(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            short = msg.topic.removeprefix(prefix)
+            try:
+                await live.on_validate_record(short, msg.partition, msg.offset, msg.value)
+            except Exception:
+                log.exception("validator: %s[%d]@%d failed", msg.topic, msg.partition,
+                              msg.offset)
+                await live.dead_letter(short, msg.partition, msg.offset, msg.value)
+
+    @app.timer(interval=1.0)
+    async def ticker() -> None:
+        if ready.is_set():
+            await live.tick()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: set[TP], **kw: Any) -> None:
+        ours = {tp.partition for tp in assigned if tp.topic.startswith(prefix)
+                and tp.topic.removeprefix(prefix) in ENGINE_TOPICS}
+        live.keep_only(ours)
+
+        async def warm() -> None:  # rebuild now, not on the partition's first record
+            await ready.wait()
+            for p in sorted(ours):
+                try:
+                    await live.partition(p)
+                except Exception:
+                    log.exception("rebuilding partition %d failed", p)
+
+        asyncio.get_running_loop().create_task(warm())
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(sender: Any, **kw: Any) -> None:
+        await live.stop()
+        await store.close()
+
+    app.sunlight = live  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,338 @@
+"""The live engine of one worker: the partitions it holds, the shared registry, the feeds
+of broadcast topics (registry, fuel), and the sinks.
+
+State is rebuilt, not checkpointed: when the worker is given partition p it reads p's
+input up to the consumer group's committed position (and the broadcast topics up to where
+its feeds stand) and folds it in — alerts that come out again are deduplicated by id in
+Redis — then carries on with what the group delivers. See README, "State and recovery".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiokafka import ConsumerRecord, TopicPartition
+
+from detectors.calendar import WorkCalendar
+from detectors.config import EngineConfig
+from detectors.engine import Engine
+from detectors.events import Event, Rejected, decode_record
+from detectors.refuel import fuel_key
+from detectors.registry import Registry
+from detectors.timeutil import Zone
+from sinks.metrics import Metrics
+from streams.feeds import BroadcastFeed, committed_offsets, read_ranges
+from streams.partition import MAX_HOPS, Outcome, PartitionEngine, entity_key
+from streams.settings import Settings
+from streams.topics import ENGINE_TOPICS, INPUT_TOPICS, partition_for
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str, bytes, bytes], Awaitable[Any]]
+# (short topic, partition, folded offset, CreateTime of its last record) -> complete until
+GroupHorizon = Callable[[str, int, int, int], float]
+SOURCES = (*ENGINE_TOPICS, "fuel", "deaths")
+# A record stamped (CreateTime) this long before a poll may still be on its way to the log.
+PRODUCE_MARGIN_MS = 2000
+DEBUG_FILE = __import__("os").environ.get("SUNLIGHT_DEBUG_FILE")
+DLQ_RAW_LIMIT = 64 * 1024  # a DLQ record must itself fit in a Kafka message
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def dlq_record(
+    source_topic: str, partition: int, offset: int, exc: Rejected, raw: bytes
+) -> dict[str, Any]:
+    """The dead letter: where it came from, why, and the original bytes (or, for a record
+    too large to carry, its first 64 KiB, its size and its SHA-256)."""
+    record: dict[str, Any] = {
+        "source_topic": source_topic,
+        "partition": partition,
+        "offset": offset,
+        "reason": str(exc),
+        "reason_class": exc.reason,
+        "raw": raw[:DLQ_RAW_LIMIT].decode("utf-8", errors="backslashreplace"),
+    }
+    if len(raw) > DLQ_RAW_LIMIT:
+        record["raw_truncated"] = True
+        record["raw_bytes"] = len(raw)
+        record["raw_sha256"] = hashlib.sha256(raw).hexdigest()
+    return record
+
+
+class AlertSinks:
+    """Where alerts go: Redis first (it deduplicates by id), then Kafka for the new ones."""
+
+    def __init__(self, store: Any, send: Send, topic: str) -> None:
+        self.store = store
+        self.send = send
+        self.topic = topic
+
+    async def add(self, alerts: list[dict[str, Any]]) -> None:
+        if not alerts:
+            return
+        new = await self.store.add_new(alerts)
+        for alert in new:
+            await self.send(self.topic, alert["alert_id"].encode(), orjson.dumps(alert))
+        if new:
+            await self.store.mark_forwarded([a["alert_id"] for a in new])
+
+
+class LiveEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        config: EngineConfig,
+        calendar: WorkCalendar,
+        sinks: AlertSinks,
+        send: Send,
+        metrics: Metrics,
+        kafka: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.calendar = calendar
+        self.sinks = sinks
+        self.send = send
+        self.metrics = metrics
+        self.kafka = kafka or {}
+        self.zone = Zone(config.zone)
+        self.clock_end_ms = self.zone.parse(settings.clock_end) if settings.clock_end else None
+        self.registry = Registry()
+        self.router = self.new_engine()
+        self.parts: dict[int, PartitionEngine] = {}
+        self._building: dict[int, asyncio.Task[PartitionEngine]] = {}
+        self.fuel_lock = asyncio.Lock()
+        self.registry_lock = asyncio.Lock()
+        boot = settings.kafka_bootstrap
+        self.registry_feed = BroadcastFeed(boot, settings.topic("registry"), self._on_registry,
+                                           self.registry_lock, **self.kafka)
+        self.fuel_feed = BroadcastFeed(boot, settings.topic("fuel"), self._on_fuel,
+                                       self.fuel_lock, **self.kafka)
+        self.group_horizon: GroupHorizon = lambda _t, _p, _o, _c: float("inf")
+        self.group_behind: Callable[[str, int, int], bool] = lambda _t, _p, _o: False
+
+    def new_engine(self) -> Engine:
+        engine = Engine(self.config, self.calendar, wall_ms, registry=self.registry)
+        engine.clock_end = self.clock_end_ms
+        return engine
+
+    async def start(self) -> None:
+        await self.registry_feed.start()
+        await self.registry_feed.caught_up()
+        await self.fuel_feed.start()
+
+    async def stop(self) -> None:
+        await self.fuel_feed.stop()
+        await self.registry_feed.stop()
+
+    # --- partitions -------------------------------------------------------------------
+
+    async def partition(self, p: int) -> PartitionEngine:
+        pe = self.parts.get(p)
+        if pe is not None:
+            return pe
+        task = self._building.get(p)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self.rebuild(p))
+            self._building[p] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            self._building.pop(p, None)
+
+    def horizon(self, pe: PartitionEngine) -> Callable[[str], float]:
+        def until(source: str) -> float:
+            if source == "fuel":
+                return self.fuel_feed.complete_until() - PRODUCE_MARGIN_MS
+            if source == "deaths":
+                return self.registry_feed.complete_until() - PRODUCE_MARGIN_MS
+            return self.group_horizon(source, pe.partition, pe.folded.get(source, -1),
+                                      pe.last_produced.get(source, 0))
+
+        return until
+
+    def behind(self, pe: PartitionEngine) -> Callable[[str], bool]:
+        def check(source: str) -> bool:
+            if source == "fuel":
+                return not self.fuel_feed.at_end()
+            if source == "deaths":
+                return not self.registry_feed.at_end()
+            return self.group_behind(source, pe.partition, pe.folded.get(source, -1))
+
+        return check
+
+    async def rebuild(self, p: int) -> PartitionEngine:
+        started = time.monotonic()
+        s = self.settings
+        pe = PartitionEngine(p, s.partitions, self.new_engine(), SOURCES)
+        group = [TopicPartition(s.topic(t), p) for t in ENGINE_TOPICS]
+        committed = await committed_offsets(s.kafka_bootstrap, s.app_id, group, **self.kafka)
+        async with self.fuel_lock, self.registry_lock:
+            ranges = {tp: (0, committed[tp]) for tp in group}
+            for feed in (self.fuel_feed, self.registry_feed):
+                for q, pos in feed.positions.items():
+                    ranges[TopicPartition(feed.topic, q)] = (0, pos)
+            records = await read_ranges(s.kafka_bootstrap, ranges, **self.kafka)
+            merged = []  # replayed in ts order, as `sunlight replay` would
+            for tp, batch in records.items():
+                short = tp.topic.removeprefix(s.topic_prefix)
+                for offset, value in batch:
+                    if short in ENGINE_TOPICS:
+                        merged += [(e["ts_ms"], short, e) for e in self._mine(pe, short, value)]
+                    else:
+                        merged += [(e["ts_ms"], src, e)
+                                   for src, key, e in self._broadcast_events(short, value)
+                                   if partition_for(key, s.partitions) == p]
+                if short in ENGINE_TOPICS:
+                    pe.folded[short] = committed[tp] - 1
+            merged.sort(key=lambda m: m[0])
+            out = Outcome()
+            for ts, source, event in merged:
+                out.merge(pe.offer_events(source, [event]))
+                out.alerts += pe.engine.see_ts(ts)
+                pe.pending[source].clear()
+            self.parts[p] = pe
+        await self.sinks.add(out.alerts)
+        log.info("partition %d rebuilt from %d events in %.2f s", p, out.processed,
+                 time.monotonic() - started)
+        return pe
+
+    def _mine(self, pe: PartitionEngine, topic: str, value: bytes) -> list[Event]:
+        """Events of a record that belong to this partition (rejects and re-routes were
+        handled when the record first came in)."""
+        default_kind, allowed = INPUT_TOPICS[topic]
+        found = []
+        for item in decode_record(value, self.zone, default_kind, allowed):
+            if isinstance(item, Rejected):
+                continue
+            try:
+                pe.engine.check(item)
+            except Rejected:
+                continue
+            if partition_for(entity_key(item, pe.engine), self.settings.partitions) == (
+                pe.partition
+            ) or item.get("_hops", 0) >= MAX_HOPS:
+                found.append(item)
+        return found
+
+    def keep_only(self, assigned: set[int]) -> None:
+        for p in [p for p in self.parts if p not in assigned]:
+            del self.parts[p]
+
+    # --- input ------------------------------------------------------------------------
+
+    async def on_engine_record(
+        self, topic: str, p: int, offset: int, value: bytes, produced_ms: int
+    ) -> None:
+        pe = await self.partition(p)
+        if pe.seen(topic, offset):
+            return
+        out = pe.offer(topic, offset, value, produced_ms)
+        out.merge(pe.drain(self.horizon(pe), self.behind(pe)))
+        await self.emit(out, pe)
+
+    async def on_validate_record(self, topic: str, p: int, offset: int, value: bytes) -> None:
+        """fuel and registry are read by every worker (broadcast); the group's reader of
+        them only sends their bad records to the DLQ, once."""
+        default_kind, allowed = INPUT_TOPICS[topic]
+        out = Outcome()
+        for item in decode_record(value, self.zone, default_kind, allowed):
+            if isinstance(item, Rejected):
+                out.rejects.append((topic, p, offset, item, value))
+            else:
+                out.kinds[item["kind"]] = out.kinds.get(item["kind"], 0) + 1
+        await self.emit(out, None)
+
+    def _broadcast_events(self, topic: str, value: bytes) -> list[tuple[str, str, Event]]:
+        """(source, key, event) of a fuel or registry record that a partition needs."""
+        default_kind, allowed = INPUT_TOPICS[topic]
+        found = []
+        for item in decode_record(value, self.zone, default_kind, allowed):
+            if isinstance(item, Rejected):
+                continue
+            if item["kind"] == "fuel":
+                found.append(("fuel", fuel_key(item, self.router.ctx), item))
+            elif item["kind"] == "death":
+                found.append(("deaths", item["person_id"], item))
+            else:
+                self.registry.apply(item)
+        return found
+
+    async def _deliver(self, records: list[ConsumerRecord[bytes, bytes]], topic: str) -> None:
+        touched: dict[int, PartitionEngine] = {}
+        for record in records:
+            for source, key, event in self._broadcast_events(topic, record.value or b""):
+                p = partition_for(key, self.settings.partitions)
+                pe = self.parts.get(p)
+                if pe is not None:  # not ours, or folded in when it is rebuilt
+                    await self.emit(pe.offer_events(source, [event], record.timestamp), pe)
+                    touched[p] = pe
+        for pe in touched.values():
+            await self.emit(pe.drain(self.horizon(pe), self.behind(pe)), pe)
+
+    async def _on_registry(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        await self._deliver(records, "registry")
+
+    async def _on_fuel(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        # A binding (or revocation) registered before the fuel must be known before we
+        # key by it and check it; fuel is rare, so a barrier per batch is cheap.
+        await self.registry_feed.caught_up(timeout_s=5.0)
+        await self._deliver(records, "fuel")
+
+    async def tick(self) -> None:
+        """Once a second: release events held for a slow source, and move idle clocks."""
+        now = wall_ms()
+        idle_s = self.config.idle_advance_ms / 1000
+        for p, pe in list(self.parts.items()):
+            if DEBUG_FILE:
+                h = self.horizon(pe)
+                with open(DEBUG_FILE, "a") as dbg:
+                    print(p, {src: h(src) - now for src in pe.sources}, pe.engine.watermark_ms,
+                          {k: len(v) for k, v in pe.pending.items()}, file=dbg)
+            out = pe.drain(self.horizon(pe), self.behind(pe))
+            if pe.idle_for() >= idle_s and not pe.holding():
+                target = now if self.clock_end_ms is None else min(now, self.clock_end_ms)
+                out.alerts += pe.engine.advance_to(target)
+            if out.alerts or out.processed:
+                await self.emit(out, pe)
+            self.metrics.watermark.labels(partition=str(p)).set(pe.engine.watermark_ms / 1000)
+
+    # --- output -----------------------------------------------------------------------
+
+    async def dead_letter(self, topic: str, p: int, offset: int, value: bytes) -> None:
+        """A record the engine failed on: to the DLQ, so that nothing stops or is lost."""
+        exc = Rejected("record", "engine error", "the engine failed on it; see the worker log")
+        try:
+            await self.emit(Outcome(rejects=[(topic, p, offset, exc, value)]), None)
+        except Exception:
+            log.exception("could not dead-letter %s[%d]@%d", topic, p, offset)
+
+    async def emit(self, out: Outcome, pe: PartitionEngine | None) -> None:
+        m = self.metrics
+        for kind, n in out.kinds.items():
+            m.events.labels(kind=kind).inc(n)
+        for topic, p, offset, exc, raw in out.rejects:
+            m.events_rejected.labels(kind=topic, reason=exc.reason).inc()
+            m.dlq_records.labels(topic=topic).inc()
+            record = dlq_record(self.settings.topic(topic), p, offset, exc, raw)
+            key = f"{topic}/{p}/{offset}".encode()
+            await self.send(self.settings.topic("dlq"), key, orjson.dumps(record))
+        for key, event in out.forwards:
+            event.pop("ts_ms", None)
+            await self.send(self.settings.topic("routed"), key.encode(), orjson.dumps([event]))
+        if out.alerts:
+            for a in out.alerts:
+                m.alerts.labels(detector=a["detector"], severity=a["severity"]).inc()
+            await self.sinks.add(out.alerts)
+        if pe is not None and pe.engine.max_ts is not None:
+            m.event_lag.observe(max(0.0, (wall_ms() - pe.engine.max_ts) / 1000))
+            m.watermark.labels(partition=str(pe.partition)).set(pe.engine.watermark_ms / 1000)

@@ -1,0 +1,100 @@
+"""Commands of the live system: worker, produce, up, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from streams.settings import Settings, load_settings
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "city-sample"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from streams.app import create_app
+    from streams.embedded import create_topics
+    from streams.topics import ALL_TOPICS
+
+    settings = _settings(args)
+    create_topics(settings.kafka_bootstrap, [settings.topic(t) for t in ALL_TOPICS],
+                  settings.partitions)
+    app = create_app(settings)
+    level = "INFO" if args.verbose else "WARNING"
+    logging.basicConfig(level=level)
+    Worker(app, loglevel=level, quiet=True).execute_from_commandline()
+    return 0
+
+
+def _produce(args: argparse.Namespace) -> int:
+    from streams.producer import produce
+
+    settings = _settings(args)
+    sent = produce([Path(p) for p in args.inputs], args.broker or settings.kafka_bootstrap,
+                   settings.topic_prefix, speed=args.speed, rate=args.rate, batch=args.batch)
+    print(f"sent {sent:,} lines", file=sys.stderr)
+    return 0
+
+
+def _up(args: argparse.Namespace, feed_files: list[Path] | None = None) -> int:
+    from dataclasses import replace
+
+    from streams.runtime import run_up
+
+    settings = _settings(args)
+    settings = replace(
+        settings,
+        metrics_port=args.metrics_port or settings.metrics_port,
+        dashboard_port=args.dashboard_port or settings.dashboard_port,
+    )
+    feed = None
+    if feed_files:
+        def feed(s: Settings) -> None:
+            from streams.producer import produce
+
+            produce(feed_files, s.kafka_bootstrap, s.topic_prefix, rate=args.rate)
+
+    return run_up(settings, feed, kafka_port=args.kafka_port, redis_port=args.redis_port)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    files = [Path(p) for p in args.inputs] if args.inputs else [SAMPLE / "stream.jsonl.gz"]
+    for f in files:
+        if not f.exists():
+            print(f"sunlight demo: {f}: no such file", file=sys.stderr)
+            return 2
+    return _up(args, files)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    w = sub.add_parser("worker", help="run one Faust worker against Kafka and Redis")
+    w.add_argument("-v", "--verbose", action="store_true")
+    w.set_defaults(func=_worker)
+
+    p = sub.add_parser("produce", help="send replay files to the topics")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--broker", help="HOST:PORT (default: the configured bootstrap)")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, help="event-time speed-up factor")
+    pace.add_argument("--rate", type=float, help="events per second")
+    p.add_argument("--batch", type=int, default=1, help="events per record (batch envelopes)")
+    p.set_defaults(func=_produce)
+
+    for name, func, text in (("up", _up, "run the whole system on this machine"),
+                             ("demo", _demo, "`up` plus the simulated city feeding it")):
+        u = sub.add_parser(name, help=text)
+        u.add_argument("--kafka-port", type=int, default=9092)
+        u.add_argument("--redis-port", type=int, default=6379)
+        u.add_argument("--metrics-port", type=int, default=None)
+        u.add_argument("--dashboard-port", type=int, default=None)
+        if name == "demo":
+            u.add_argument("inputs", nargs="*", help="replay files to feed (default: city sample)")
+            u.add_argument("--rate", type=float, default=5000.0, help="events per second")
+        u.set_defaults(func=func)
