@@ -23,7 +23,7 @@ from detectors.calendar import load_calendar
 from detectors.config import load_config
 from sinks.metrics import Metrics
 from sinks.redis_store import RedisAlertStore
-from streams.live import PRODUCE_MARGIN_MS, AlertSinks, LiveEngine
+from streams.live import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, AlertSinks, LiveEngine
 from streams.settings import Settings
 from streams.topics import ENGINE_TOPICS, ROUTER_TOPICS
 
@@ -53,9 +53,10 @@ def aiokafka_consumer(app: faust.App) -> Any:
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
-    config = load_config(settings.config_dir)
+    config = load_config(settings.config_dir, dict(settings.engine_overrides))
     calendar = load_calendar(Path(settings.config_dir) / "calendar.yaml")
     timeout = settings.group_timeout_s
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -65,7 +66,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         broker_session_timeout=timeout,
         broker_rebalance_timeout=timeout,
         broker_heartbeat_interval=1.0,
-        broker_max_poll_interval=timeout,
+        # aiokafka decouples the poll interval from the rebalance timeout: Tansu needs the
+        # latter short (it joins only after it), while a backlog may keep Faust from
+        # polling a while when its stream buffers are full.
+        broker_max_poll_interval=300.0,
+        stream_buffer_maxsize=32_768,
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
@@ -73,6 +78,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         producer_acks=-1,
         datadir=str(Path(settings.data_dir) / settings.app_id),
         web_in_thread=False,
+        # Whole records over the contract's 1 MiB must still be read (and dead-lettered):
+        # a fetch limit below a record's size stalls the partition.
+        consumer_max_fetch_size=MAX_FETCH_BYTES,
         broker_credentials=None,
     )
     registry = registry or CollectorRegistry()

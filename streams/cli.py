@@ -12,7 +12,9 @@ from streams import cli_ops, live_cli
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from detectors.config import load_config
     from streams.replay import replay_files
+    from streams.settings import load_settings
 
     paths = [Path(p) for p in args.inputs]
     for p in paths:
@@ -22,7 +24,10 @@ def _replay(args: argparse.Namespace) -> int:
     out = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115
     dlq = open(args.dlq, "wb") if args.dlq else None  # noqa: SIM115
     try:
-        stats = replay_files(paths, out, until=args.until, dlq=dlq, config_dir=args.config)
+        settings = load_settings(args.config)
+        config = load_config(args.config, dict(settings.engine_overrides))
+        stats = replay_files(paths, out, until=args.until, dlq=dlq, config_dir=args.config,
+                             config=config)
     except ValueError as exc:
         print(f"sunlight replay: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 log = logging.getLogger(__name__)
 
+FETCH_BYTES = 16 * 1024 * 1024  # over any record the broker takes: a record never stalls us
 Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 
 
@@ -39,7 +40,8 @@ class BroadcastFeed:
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", **self.kafka)
+                                    auto_offset_reset="earliest",
+                                    max_partition_fetch_bytes=FETCH_BYTES, **self.kafka)
         await consumer.start()
         parts = consumer.partitions_for_topic(self.topic)
         if not parts:
@@ -116,10 +118,10 @@ class BroadcastFeed:
                 await asyncio.wait_for(self._progress.wait(), min(remaining, 0.5))
 
 
-async def committed_offsets(
+async def group_positions(
     bootstrap: str, group_id: str, tps: list[TopicPartition], **kafka: Any
-) -> dict[TopicPartition, int]:
-    """The consumer group's committed positions (0 where it has none)."""
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """The consumer group's committed positions (0 where it has none), and the ends."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id,
                                 enable_auto_commit=False, **kafka)
     await consumer.start()
@@ -128,21 +130,23 @@ async def committed_offsets(
         for tp in tps:
             committed = await consumer.committed(tp)
             out[tp] = committed if committed is not None and committed >= 0 else 0
-        return out
+        ends = await consumer.end_offsets(tps)
+        return out, dict(ends)
     finally:
         await consumer.stop()
 
 
 async def read_ranges(
     bootstrap: str, ranges: dict[TopicPartition, tuple[int, int]], **kafka: Any
-) -> dict[TopicPartition, list[tuple[int, bytes]]]:
-    """Records with start <= offset < end of each partition."""
-    out: dict[TopicPartition, list[tuple[int, bytes]]] = {tp: [] for tp in ranges}
+) -> dict[TopicPartition, list[tuple[int, bytes, int]]]:
+    """(offset, value, CreateTime) of records with start <= offset < end of each partition."""
+    out: dict[TopicPartition, list[tuple[int, bytes, int]]] = {tp: [] for tp in ranges}
     todo = {tp for tp, (start, end) in ranges.items() if end > start}
     if not todo:
         return out
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", **kafka)
+                                auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=FETCH_BYTES, **kafka)
     await consumer.start()
     try:
         consumer.assign(list(todo))
@@ -152,7 +156,8 @@ async def read_ranges(
             batches = await consumer.getmany(*todo, timeout_ms=500, max_records=10_000)
             for tp, batch in batches.items():
                 end = ranges[tp][1]
-                out[tp] += [(r.offset, r.value or b"") for r in batch if r.offset < end]
+                out[tp] += [(r.offset, r.value or b"", r.timestamp) for r in batch
+                            if r.offset < end]
             for tp in list(todo):
                 if await consumer.position(tp) >= ranges[tp][1]:
                     todo.discard(tp)

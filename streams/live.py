@@ -27,8 +27,8 @@ from detectors.refuel import fuel_key
 from detectors.registry import Registry
 from detectors.timeutil import Zone
 from sinks.metrics import Metrics
-from streams.feeds import BroadcastFeed, committed_offsets, read_ranges
-from streams.partition import MAX_HOPS, Outcome, PartitionEngine, entity_key
+from streams.feeds import BroadcastFeed, group_positions, read_ranges
+from streams.partition import CLOCK_KINDS, MAX_HOPS, Outcome, PartitionEngine, entity_key
 from streams.settings import Settings
 from streams.topics import ENGINE_TOPICS, INPUT_TOPICS, partition_for
 
@@ -41,7 +41,8 @@ SOURCES = (*ENGINE_TOPICS, "fuel", "deaths")
 # A record stamped (CreateTime) this long before a poll may still be on its way to the log.
 PRODUCE_MARGIN_MS = 2000
 DEBUG_FILE = __import__("os").environ.get("SUNLIGHT_DEBUG_FILE")
-DLQ_RAW_LIMIT = 64 * 1024  # a DLQ record must itself fit in a Kafka message
+DLQ_RAW_LIMIT = 64 * 1024
+MAX_FETCH_BYTES = 16 * 1024 * 1024  # a DLQ record must itself fit in a Kafka message
 
 
 def wall_ms() -> int:
@@ -171,35 +172,47 @@ class LiveEngine:
         return check
 
     async def rebuild(self, p: int) -> PartitionEngine:
+        """Fold in what the group had consumed of p, and p's share of the broadcasts.
+
+        The clock follows only what every source is complete up to: the group's records
+        up to its committed offsets, and broadcast records produced no later than the
+        last of those (where the group has more to read); the rest waits in `pending`.
+        """
         started = time.monotonic()
         s = self.settings
         pe = PartitionEngine(p, s.partitions, self.new_engine(), SOURCES)
         group = [TopicPartition(s.topic(t), p) for t in ENGINE_TOPICS]
-        committed = await committed_offsets(s.kafka_bootstrap, s.app_id, group, **self.kafka)
+        committed, ends = await group_positions(s.kafka_bootstrap, s.app_id, group,
+                                                **self.kafka)
         async with self.fuel_lock, self.registry_lock:
             ranges = {tp: (0, committed[tp]) for tp in group}
             for feed in (self.fuel_feed, self.registry_feed):
                 for q, pos in feed.positions.items():
                     ranges[TopicPartition(feed.topic, q)] = (0, pos)
             records = await read_ranges(s.kafka_bootstrap, ranges, **self.kafka)
-            merged = []  # replayed in ts order, as `sunlight replay` would
+            horizon = float("inf")
+            merged: list[tuple[int, int, str, Event]] = []  # replayed in ts order
             for tp, batch in records.items():
                 short = tp.topic.removeprefix(s.topic_prefix)
-                for offset, value in batch:
-                    if short in ENGINE_TOPICS:
-                        merged += [(e["ts_ms"], short, e) for e in self._mine(pe, short, value)]
-                    else:
-                        merged += [(e["ts_ms"], src, e)
-                                   for src, key, e in self._broadcast_events(short, value)
-                                   if partition_for(key, s.partitions) == p]
                 if short in ENGINE_TOPICS:
                     pe.folded[short] = committed[tp] - 1
+                    if committed[tp] < ends[tp]:
+                        horizon = min(horizon, batch[-1][2] if batch else 0)
+                for _offset, value, produced in batch:
+                    if short in ENGINE_TOPICS:
+                        merged += [(e["ts_ms"], produced, short, e)
+                                   for e in self._mine(pe, short, value)]
+                    else:
+                        merged += [(e["ts_ms"], produced, src, e)
+                                   for src, key, e in self._broadcast_events(short, value)
+                                   if partition_for(key, s.partitions) == p]
             merged.sort(key=lambda m: m[0])
             out = Outcome()
-            for ts, source, event in merged:
-                out.merge(pe.offer_events(source, [event]))
-                out.alerts += pe.engine.see_ts(ts)
-                pe.pending[source].clear()
+            for ts, produced, source, event in merged:
+                out.merge(pe.offer_events(source, [event], produced))
+                if produced <= horizon and event["kind"] in CLOCK_KINDS:
+                    pe.pending[source].pop()
+                    out.alerts += pe.engine.see_ts(ts)
             self.parts[p] = pe
         await self.sinks.add(out.alerts)
         log.info("partition %d rebuilt from %d events in %.2f s", p, out.processed,
@@ -297,9 +310,12 @@ class LiveEngine:
                 h = self.horizon(pe)
                 with open(DEBUG_FILE, "a") as dbg:
                     print(p, {src: h(src) - now for src in pe.sources}, pe.engine.watermark_ms,
-                          {k: len(v) for k, v in pe.pending.items()}, file=dbg)
+                          {k: len(v) for k, v in pe.pending.items()}, pe.folded, file=dbg)
             out = pe.drain(self.horizon(pe), self.behind(pe))
-            if pe.idle_for() >= idle_s and not pe.holding():
+            # "when input goes idle": a partition that never had input keeps its clock, so
+            # a backlog that arrives later is not all late.
+            if (pe.engine.max_ts is not None and pe.idle_for() >= idle_s
+                    and not pe.holding()):
                 target = now if self.clock_end_ms is None else min(now, self.clock_end_ms)
                 out.alerts += pe.engine.advance_to(target)
             if out.alerts or out.processed:

@@ -8,6 +8,7 @@ its reason: nothing is dropped silently on the way in.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import heapq
 import time
@@ -65,10 +66,8 @@ def read_lines(path: Path, zone: Zone) -> Iterator[Line]:
                 yield Line(last_ts, fallback, None, raw, None)
                 continue
             key = obj.get(KEY_FIELD[kind])
-            try:
+            with contextlib.suppress(ValueError):
                 last_ts = zone.parse(obj.get("ts"))
-            except ValueError:
-                pass
             yield Line(last_ts, topic, key.encode() if isinstance(key, str) else None, raw, obj)
 
 

@@ -55,10 +55,9 @@ def start_worker(settings: Settings, log_path: Path | None = None) -> subprocess
 def wait_http(url: str, timeout_s: float = 60.0, alive: Callable[[], bool] = lambda: True) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and alive():
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
-                if resp.status == 200:
-                    return True
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as resp:
+            if resp.status == 200:
+                return True
         time.sleep(0.2)
     return False
 

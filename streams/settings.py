@@ -54,6 +54,8 @@ class Settings:
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: str | None = None
+    # SUNLIGHT_ENGINE_<KEY>=value overrides `engine.<key>` of sunlight.yaml
+    engine_overrides: tuple[tuple[str, Any], ...] = ()
 
     def __repr__(self) -> str:  # never print a secret
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -103,6 +105,11 @@ def load_settings(
     for var, name in ENV.items():
         if var in env:
             values[name] = _coerce(name, env[var])
+    values["engine_overrides"] = tuple(
+        (var.removeprefix("SUNLIGHT_ENGINE_").lower(), yaml.safe_load(value))
+        for var, value in sorted(env.items())
+        if var.startswith("SUNLIGHT_ENGINE_")
+    )
     settings = replace(Settings(), **values)
     scheme = urlparse(settings.redis_url).scheme
     if scheme not in ("redis", "rediss", "unix"):
