@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv sysdeps
 
 venv: $(STAMP)
 
@@ -17,7 +17,21 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/sunlight demo
 
-test: $(STAMP)
+# Debian packages the tests use: Chromium (dashboard browser test), CJK fonts (readable
+# screenshots), promtool and amtool (checks of the Prometheus and Alertmanager configs).
+SYSDEPS := chromium fonts-noto-cjk prometheus prometheus-alertmanager
+
+sysdeps:
+	@if [ -x /usr/bin/chromium ] && command -v promtool >/dev/null && command -v amtool >/dev/null; then \
+	  echo "system packages: present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $(SYSDEPS) >/dev/null; \
+	else \
+	  echo "warning: not root; install $(SYSDEPS) for the browser and promtool tests"; \
+	fi
+
+test: $(STAMP) sysdeps
 	$(VENV)/bin/ruff check detectors streams sinks tests
 	$(VENV)/bin/mypy --strict detectors
 	$(PY) -m pytest -q
@@ -27,7 +41,8 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy --strict detectors
 
 bench: $(STAMP)
-	$(VENV)/bin/sunlight bench
+	mkdir -p bench-results
+	$(VENV)/bin/sunlight bench --out bench-results/latest.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

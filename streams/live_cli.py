@@ -73,7 +73,18 @@ def _demo(args: argparse.Namespace) -> int:
     return _up(args, files)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from streams.bench import main
+
+    return main(Path(args.out) if args.out else None, quick=args.quick)
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    b = sub.add_parser("bench", help="measure throughput and latency beside references")
+    b.add_argument("--out", help="write the results as JSON here")
+    b.add_argument("--quick", action="store_true", help="smaller inputs")
+    b.set_defaults(func=_bench)
+
     w = sub.add_parser("worker", help="run one Faust worker against Kafka and Redis")
     w.add_argument("-v", "--verbose", action="store_true")
     w.set_defaults(func=_worker)

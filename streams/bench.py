@@ -1,0 +1,331 @@
+"""`sunlight bench`: each measurement next to a reference measured in the same run.
+
+1. replay throughput against a raw `orjson.loads` loop over the same file;
+2. live throughput of one worker on the embedded broker (pre-filled topics) against a
+   raw aiokafka consume-and-parse loop and a naive Faust agent with a table write per event;
+3. on-arrival alert latency (`tank_overfill`), produce to the Redis stream, at a steady rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
+from streams.topics import ALL_TOPICS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def synthetic_gps(vehicles: int, per_vehicle: int, seed: int = 7) -> list[dict[str, Any]]:
+    """GPS-heavy input: vehicles reporting every 15 s, moving or parked, in time order."""
+    rng = random.Random(seed)
+    t0 = 1_789_000_000_000
+    pos = [(41.7 + rng.random() * 0.2, 123.3 + rng.random() * 0.3) for _ in range(vehicles)]
+    out = []
+    for i in range(per_vehicle):
+        for v in range(vehicles):
+            lat, lon = pos[v]
+            if rng.random() < 0.5:
+                lat, lon = lat + rng.uniform(-0.002, 0.002), lon + rng.uniform(-0.002, 0.002)
+                pos[v] = (lat, lon)
+            out.append({"kind": "gps", "vehicle_id": f"B-{v:06d}", "ts": t0 + i * 15_000 + v,
+                        "lat": round(lat, 6), "lon": round(lon, 6), "speed_kmh": 30})
+    return out
+
+
+# --- 1. replay ------------------------------------------------------------------------
+
+
+def bench_replay(path: Path) -> dict[str, Any]:
+    from detectors.config import load_config
+    from streams.replay import replay_files
+
+    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+        lines = f.read().splitlines()
+    start = time.perf_counter()
+    n = 0
+    for line in lines:
+        try:
+            orjson.loads(line)
+            n += 1
+        except orjson.JSONDecodeError:
+            pass
+    raw_s = time.perf_counter() - start
+    stats = replay_files([path], io.BytesIO(), config=load_config())
+    return {
+        "events": stats.total_events,
+        "replay_events_per_s": stats.total_events / stats.seconds,
+        "orjson_loop_events_per_s": len(lines) / raw_s,
+        "ratio": (stats.total_events / stats.seconds) / (len(lines) / raw_s),
+    }
+
+
+# --- 2. live throughput -------------------------------------------------------------
+
+
+def prefill(bootstrap: str, events: list[dict[str, Any]], batch: int) -> int:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
+                             batch_size=1 << 20, max_request_size=8 << 20)
+    records = 0
+    if batch <= 1:
+        for e in events:
+            producer.send("sunlight.gps", key=e["vehicle_id"].encode(), value=orjson.dumps(e))
+            records += 1
+    else:
+        by_vehicle: dict[str, list[dict[str, Any]]] = {}
+        for e in events:
+            group = by_vehicle.setdefault(e["vehicle_id"], [])
+            group.append(e)
+            if len(group) >= batch:
+                producer.send("sunlight.gps", key=e["vehicle_id"].encode(),
+                              value=orjson.dumps(by_vehicle.pop(e["vehicle_id"])))
+                records += 1
+        for vid, group in by_vehicle.items():
+            producer.send("sunlight.gps", key=vid.encode(), value=orjson.dumps(group))
+            records += 1
+    producer.flush()
+    producer.close()
+    return records
+
+
+async def raw_aiokafka(bootstrap: str, records: int) -> float:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                max_partition_fetch_bytes=8 << 20)
+    await consumer.start()
+    tps = [TopicPartition("sunlight.gps", p) for p in range(4)]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    seen = events = 0
+    start = time.perf_counter()
+    while seen < records:
+        batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+        for batch in batches.values():
+            for r in batch:
+                value = orjson.loads(r.value)
+                events += len(value) if isinstance(value, list) else 1
+                seen += 1
+    elapsed = time.perf_counter() - start
+    await consumer.stop()
+    return events / elapsed
+
+
+def metric(port: int, name: str) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def run_worker(bootstrap: str, redis_url: str, events: int, log: Path,
+               app_id: str) -> float:
+    port = free_port()
+    env = dict(os.environ, SUNLIGHT_KAFKA_BOOTSTRAP=bootstrap, SUNLIGHT_REDIS_URL=redis_url,
+               SUNLIGHT_METRICS_PORT=str(port), SUNLIGHT_APP_ID=app_id,
+               SUNLIGHT_DATA_DIR=str(log.parent / app_id))
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while metric(port, "sunlight_events_total") <= 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        start, first = time.perf_counter(), metric(port, "sunlight_events_total")
+        while (done := metric(port, "sunlight_events_total")) < events:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"worker stopped at {done:,.0f} of {events:,} events")
+            time.sleep(0.05)
+        return (events - first) / (time.perf_counter() - start)
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+
+
+def naive_faust(bootstrap: str, events: int, data_dir: Path) -> float:
+    """A Faust agent that parses each record and writes one table key per event."""
+    script = f'''
+import time, faust, sys
+app = faust.App("naive-bench", broker="kafka://{bootstrap}", store="memory://",
+    web_enabled=False, broker_session_timeout=6.0, broker_rebalance_timeout=6.0,
+    broker_heartbeat_interval=1.0, broker_max_poll_interval=300.0,
+    consumer_auto_offset_reset="earliest", topic_partitions=4, datadir="{data_dir}/naive")
+topic = app.topic("sunlight.gps", value_type=bytes, value_serializer="raw")
+table = app.Table("last_fix", default=dict, partitions=4)
+state = {{"n": 0, "t": None}}
+import orjson
+@app.agent(topic)
+async def naive(stream):
+    async for value in stream:
+        obj = orjson.loads(value)
+        for e in (obj if isinstance(obj, list) else [obj]):
+            if state["t"] is None:
+                state["t"] = time.perf_counter()
+            table[e["vehicle_id"]] = e
+            state["n"] += 1
+            if state["n"] == {events}:
+                print("RATE", {events} / (time.perf_counter() - state["t"]), flush=True)
+                import os; os._exit(0)
+from faust.worker import Worker
+Worker(app, loglevel="ERROR", quiet=True).execute_from_commandline()
+'''
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=900, cwd=ROOT)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RATE"):
+            return float(line.split()[1])
+    raise RuntimeError(f"naive faust failed: {proc.stderr[-800:]}")
+
+
+def bench_live(events_n: int, batch: int, tmp: Path) -> dict[str, Any]:
+    vehicles = 2000
+    events = synthetic_gps(vehicles, max(1, events_n // vehicles))
+    with EmbeddedKafka() as kafka, EmbeddedRedis() as redis_server:
+        create_topics(kafka.bootstrap, [f"sunlight.{t}" for t in ALL_TOPICS], 4)
+        records = prefill(kafka.bootstrap, events, batch)
+        raw = asyncio.run(raw_aiokafka(kafka.bootstrap, records))
+        worker = run_worker(kafka.bootstrap, redis_server.url, len(events),
+                            tmp / "bench-worker.log", f"bench-{batch}")
+        naive = naive_faust(kafka.bootstrap, len(events), tmp) if batch <= 1 else math.nan
+    return {"events": len(events), "records": records, "batch": batch,
+            "worker_events_per_s": worker, "raw_aiokafka_events_per_s": raw,
+            "naive_faust_events_per_s": naive}
+
+
+# --- 3. latency ---------------------------------------------------------------------
+
+
+def bench_latency(rate: float, seconds: float, tmp: Path) -> dict[str, Any]:
+    import redis
+    from kafka import KafkaProducer
+
+    with EmbeddedKafka() as kafka, EmbeddedRedis() as redis_server:
+        create_topics(kafka.bootstrap, [f"sunlight.{t}" for t in ALL_TOPICS], 4)
+        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=0)
+        for v in range(200):
+            vid = f"L-{v:04d}"
+            producer.send("sunlight.registry", key=vid.encode(), value=orjson.dumps(
+                {"kind": "vehicle", "vehicle_id": vid, "unit": "U", "tank_liters": 50,
+                 "fuel_type": "gasoline", "ts": 0}))
+            producer.send("sunlight.registry", key=f"C-{v:04d}".encode(), value=orjson.dumps(
+                {"kind": "card", "card_id": f"C-{v:04d}", "vehicle_id": vid, "ts": 0}))
+        producer.flush()
+        port = free_port()
+        env = dict(os.environ, SUNLIGHT_KAFKA_BOOTSTRAP=kafka.bootstrap,
+                   SUNLIGHT_REDIS_URL=redis_server.url, SUNLIGHT_METRICS_PORT=str(port),
+                   SUNLIGHT_APP_ID="bench-latency", SUNLIGHT_DATA_DIR=str(tmp / "lat"))
+        with open(tmp / "bench-latency.log", "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], cwd=ROOT,
+                                    env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        sent: dict[str, float] = {}
+        got: dict[str, float] = {}
+        r = redis.Redis.from_url(redis_server.url)
+        pubsub = r.pubsub()
+        pubsub.subscribe("sunlight:alerts:live")
+
+        def listen() -> None:
+            for msg in pubsub.listen():
+                if msg["type"] == "message":
+                    alert = json.loads(msg["data"])
+                    got.setdefault(alert["subject"], time.perf_counter())
+
+        threading.Thread(target=listen, daemon=True).start()
+        try:
+            # warm up: wait until the worker has joined and processes input
+            deadline = time.monotonic() + 120
+            warm = 0
+            while metric(port, "sunlight_events_total") < 1 and time.monotonic() < deadline:
+                producer.send("sunlight.gps", key=b"L-0000", value=orjson.dumps(
+                    {"vehicle_id": "L-0000", "ts": int(time.time() * 1000) - 60_000 + warm,
+                     "lat": 41.8, "lon": 123.4}))
+                producer.flush()
+                warm += 1
+                time.sleep(0.2)
+            n = int(rate * seconds)
+            start = time.perf_counter()
+            for i in range(n):
+                due = start + i / rate
+                while (now := time.perf_counter()) < due:
+                    time.sleep(min(0.001, due - now))
+                v = i % 200
+                now_ms = int(time.time() * 1000)
+                if i % 20 == 0:  # every 20th event: a fill larger than the tank
+                    txn = f"TX-{i:07d}"
+                    sent[txn] = time.perf_counter()
+                    producer.send("sunlight.fuel", key=f"C-{v:04d}".encode(), value=orjson.dumps(
+                        {"txn_id": txn, "card_id": f"C-{v:04d}", "ts": now_ms, "liters": 80,
+                         "amount_cny": 600, "station_id": "S"}))
+                else:
+                    producer.send("sunlight.gps", key=f"L-{v:04d}".encode(), value=orjson.dumps(
+                        {"vehicle_id": f"L-{v:04d}", "ts": now_ms, "lat": 41.8 + v / 1e4,
+                         "lon": 123.4}))
+            producer.flush()
+            time.sleep(3)
+        finally:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            producer.close()
+        lat = sorted((got[t] - s) * 1000 for t, s in sent.items() if t in got)
+    if not lat:
+        raise RuntimeError("no tank_overfill alert arrived")
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))]
+
+    return {"rate": rate, "alerts": len(lat), "sent": len(sent), "p50_ms": pct(0.5),
+            "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": lat[-1]}
+
+
+def main(out: Path | None = None, quick: bool = False) -> int:
+    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, {sys.platform}"}
+    sample = ROOT.parent / "shared" / "examples" / "city-sample" / "stream.jsonl.gz"
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        if sample.exists():
+            results["replay"] = bench_replay(sample)
+            print(f"replay: {results['replay']['replay_events_per_s']:,.0f} ev/s vs orjson "
+                  f"loop {results['replay']['orjson_loop_events_per_s']:,.0f} ev/s "
+                  f"(ratio {results['replay']['ratio']:.3f})", flush=True)
+        n = 40_000 if quick else 200_000
+        for batch in (1, 100):
+            r = bench_live(n, batch, tmp)
+            results[f"live_batch_{batch}"] = r
+            print(f"live (records of {batch}): worker {r['worker_events_per_s']:,.0f} ev/s; "
+                  f"raw aiokafka {r['raw_aiokafka_events_per_s']:,.0f} ev/s; naive Faust "
+                  f"{r['naive_faust_events_per_s']:,.0f} ev/s", flush=True)
+        lat = bench_latency(2000.0, 10.0 if quick else 30.0, tmp)
+        results["latency_tank_overfill"] = lat
+        print(f"latency at {lat['rate']:,.0f} ev/s: p50 {lat['p50_ms']:.1f} ms, p95 "
+              f"{lat['p95_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms ({lat['alerts']} alerts)",
+              flush=True)
+    text = json.dumps(results, indent=2)
+    if out is not None:
+        out.write_text(text)
+    print(text)
+    return 0
