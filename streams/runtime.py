@@ -137,7 +137,7 @@ def run_up(settings: Settings, feed: Callable[[Settings], None] | None = None,
         dashboard = system.spawn([*cli, "dashboard", "--host", "127.0.0.1", "--port",
                                   str(s.dashboard_port), "--redis", s.redis_url], env,
                                  "dashboard")
-        if wait_http(f"http://127.0.0.1:{s.dashboard_port}/login",
+        if wait_http(f"http://127.0.0.1:{s.dashboard_port}/healthz",
                      alive=lambda: dashboard.poll() is None, timeout_s=30):
             print(f"dashboard: http://127.0.0.1:{s.dashboard_port}/", flush=True)
         else:
