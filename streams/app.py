@@ -25,7 +25,7 @@ from sinks.metrics import Metrics
 from sinks.redis_store import RedisAlertStore
 from streams.live import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, AlertSinks, LiveEngine
 from streams.settings import Settings
-from streams.topics import ENGINE_TOPICS, ROUTER_TOPICS
+from streams.topics import BROADCAST_TOPICS, ENGINE_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         )
 
     engine_topics = topic(*ENGINE_TOPICS)
-    router_topics = topic(*ROUTER_TOPICS)
+    broadcast_topics = topic(*BROADCAST_TOPICS)
 
     async def send(name: str, key: bytes, value: bytes) -> Any:
         return await app.producer.send(name, key, value, partition=None, timestamp=None,
@@ -147,7 +147,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                 log.exception("engine: %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
                 await live.dead_letter(short, msg.partition, msg.offset, msg.value)
 
-    @app.agent(router_topics, name="validator")
+    @app.agent(broadcast_topics, name="validator")
     async def validator_agent(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             msg = event.message

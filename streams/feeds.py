@@ -40,7 +40,7 @@ class BroadcastFeed:
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    auto_offset_reset="earliest",
+                                    auto_offset_reset="earliest", fetch_max_wait_ms=50,
                                     max_partition_fetch_bytes=FETCH_BYTES, **self.kafka)
         await consumer.start()
         parts = consumer.partitions_for_topic(self.topic)
@@ -65,7 +65,7 @@ class BroadcastFeed:
     async def _run(self) -> None:
         assert self._consumer is not None
         while True:
-            batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
+            batches = await self._consumer.getmany(timeout_ms=100, max_records=2000)
             async with self.lock:
                 for tp, records in batches.items():
                     try:

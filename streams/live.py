@@ -40,7 +40,6 @@ GroupHorizon = Callable[[str, int, int, int], float]
 SOURCES = (*ENGINE_TOPICS, "fuel", "deaths")
 # A record stamped (CreateTime) this long before a poll may still be on its way to the log.
 PRODUCE_MARGIN_MS = 2000
-DEBUG_FILE = __import__("os").environ.get("SUNLIGHT_DEBUG_FILE")
 DLQ_RAW_LIMIT = 64 * 1024
 MAX_FETCH_BYTES = 16 * 1024 * 1024  # a DLQ record must itself fit in a Kafka message
 
@@ -306,11 +305,6 @@ class LiveEngine:
         now = wall_ms()
         idle_s = self.config.idle_advance_ms / 1000
         for p, pe in list(self.parts.items()):
-            if DEBUG_FILE:
-                h = self.horizon(pe)
-                with open(DEBUG_FILE, "a") as dbg:
-                    print(p, {src: h(src) - now for src in pe.sources}, pe.engine.watermark_ms,
-                          {k: len(v) for k, v in pe.pending.items()}, pe.folded, file=dbg)
             out = pe.drain(self.horizon(pe), self.behind(pe))
             # "when input goes idle": a partition that never had input keeps its clock, so
             # a backlog that arrives later is not all late.

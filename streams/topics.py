@@ -17,7 +17,7 @@ INPUT_TOPICS: dict[str, tuple[str | None, frozenset[str]]] = {
 # The engine reads these co-partitioned topics; `routed` carries events re-keyed to their
 # entity (fuel by the vehicle checked, deaths by person, records that came with a wrong key).
 ENGINE_TOPICS = ("gps", "payments", "reviews", "routed")
-ROUTER_TOPICS = ("fuel", "registry")
+BROADCAST_TOPICS = ("fuel", "registry")
 OUTPUT_TOPICS = ("alerts", "dlq")
 ALL_TOPICS = (*INPUT_TOPICS, "routed", *OUTPUT_TOPICS)
 
