@@ -178,6 +178,18 @@ def _period(ev: Event, ts_ms: int, zone: Zone) -> None:
 
 
 def _check_gps(ev: Event, zone: Zone) -> None:
+    vid, lat, lon = ev.get("vehicle_id"), ev.get("lat"), ev.get("lon")
+    if (  # the common case, checked fast; anything else takes the full path below
+        type(vid) is str
+        and 0 < len(vid) <= MAX_ID_LEN
+        and type(lat) is float
+        and -90.0 <= lat <= 90.0
+        and type(lon) is float
+        and -180.0 <= lon <= 180.0
+        and "speed_kmh" not in ev
+        and "ignition" not in ev
+    ):
+        return
     _id(ev, "vehicle_id")
     _number(ev, "lat", -90, 90)
     _number(ev, "lon", -180, 180)

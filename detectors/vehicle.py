@@ -29,7 +29,8 @@ class VehicleDetector:
         self, key: str, state: State | None, event: Event, ctx: Context
     ) -> State | None:
         if state is None:
-            state = {"fixes": [], "pending": {}, "done": {}, "days": [], "decided_upto": None}
+            state = {"fixes": [], "pending": {}, "done": {}, "days": [], "decided_upto": None,
+                     "next": None}
         if event["kind"] == "gps":
             ts = event["ts_ms"]
             if track.insert(state["fixes"], ts, event["lat"], event["lon"]):
@@ -39,12 +40,14 @@ class VehicleDetector:
                 if (upto is None or day > upto) and day not in days:
                     days.append(day)
                     days.sort()
+                    state["next"] = self._next(state, ctx)
             return state
         txn = event["txn_id"]
         if txn in state["pending"] or txn in state["done"]:
             return state  # the same transaction delivered again
         refuel.on_arrival(event, ctx)
         state["pending"][txn] = refuel.pending_entry(event, ctx)
+        state["next"] = self._next(state, ctx)
         return state
 
     def on_timer(self, key: str, state: State, ctx: Context) -> State | None:
@@ -70,9 +73,14 @@ class VehicleDetector:
         self._prune(state, ctx)
         if not (state["fixes"] or state["pending"] or state["done"] or state["days"]):
             return None
+        state["next"] = self._next(state, ctx)
         return state
 
     def next_timer(self, state: State, ctx: Context) -> int | None:
+        due: int | None = state.get("next")  # kept current by every change that moves it
+        return due
+
+    def _next(self, state: State, ctx: Context) -> int | None:
         dues = [entry["due"] for entry in state["pending"].values()]
         if state["days"]:
             dues.append(ctx.zone.day_start_ms(state["days"][0] + 1))

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from detectors.calendar import load_calendar
 from detectors.config import DEFAULT_CONFIG_DIR, EngineConfig, load_config
 from detectors.engine import Engine
-from detectors.events import Event, Rejected, decode_record
+from detectors.events import MAX_RECORD_BYTES, Event, Rejected, decode_record, validate
 from detectors.timeutil import Zone
 
 FILE_KINDS = {"gps": "gps", "fuel": "fuel", "payments": "payment", "reviews": "review"}
@@ -104,7 +104,14 @@ class Replay:
                     continue
                 if self._progress is not None and line_no % 4096 == 0:
                     self._progress.update(raw_file.tell() - self._progress.n)
-                for item in decode_record(line, zone, default_kind):
+                if len(line) <= MAX_RECORD_BYTES and line[:1] == b"{":  # the common case
+                    try:
+                        items: Any = (validate(orjson.loads(line), zone, default_kind),)
+                    except (Rejected, orjson.JSONDecodeError):
+                        items = decode_record(line, zone, default_kind)
+                else:
+                    items = decode_record(line, zone, default_kind)
+                for item in items:
                     if isinstance(item, Rejected):
                         self._reject(item, source, line_no, line)
                         continue
