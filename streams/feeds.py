@@ -40,7 +40,7 @@ class BroadcastFeed:
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", fetch_max_wait_ms=50,
+                                    auto_offset_reset="earliest", fetch_max_wait_ms=10,
                                     max_partition_fetch_bytes=FETCH_BYTES, **self.kafka)
         await consumer.start()
         parts = consumer.partitions_for_topic(self.topic)
@@ -66,15 +66,17 @@ class BroadcastFeed:
         assert self._consumer is not None
         while True:
             batches = await self._consumer.getmany(timeout_ms=100, max_records=2000)
-            async with self.lock:
-                for tp, records in batches.items():
+            records = [r for batch in batches.values() for r in batch]
+            if records:
+                async with self.lock:
                     try:
                         await self.handler(records)
                     except Exception:  # one bad batch never stops the feed
-                        log.exception("%s: handling records at %d failed", self.topic,
-                                      records[0].offset)
-                    self.positions[tp.partition] = records[-1].offset + 1
-                    self.last_produced[tp.partition] = records[-1].timestamp
+                        log.exception("%s: handling %d records failed", self.topic,
+                                      len(records))
+                    for tp, batch in batches.items():
+                        self.positions[tp.partition] = batch[-1].offset + 1
+                        self.last_produced[tp.partition] = batch[-1].timestamp
             self._progress.set()
 
     def at_end(self) -> bool:
@@ -101,6 +103,20 @@ class BroadcastFeed:
             else:
                 until = min(until, float(self.last_produced.get(p, 0)))
         return until
+
+    async def complete_to(self, produced_ms: int, timeout_s: float = 5.0) -> None:
+        """Wait until every record produced (CreateTime) up to `produced_ms` is handled."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.complete_until() < produced_ms:
+            self._progress.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("%s feed: not complete to %d after %.0f s", self.topic,
+                            produced_ms, timeout_s)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), min(remaining, 0.5))
 
     async def caught_up(self, timeout_s: float = 30.0) -> None:
         """Wait until every record on the topic now has been handled."""

@@ -295,9 +295,9 @@ class LiveEngine:
         await self._deliver(records, "registry")
 
     async def _on_fuel(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        # A binding (or revocation) registered before the fuel must be known before we
-        # key by it and check it; fuel is rare, so a barrier per batch is cheap.
-        await self.registry_feed.caught_up(timeout_s=5.0)
+        # A binding (or revocation) produced before the fuel must be known before we key
+        # by it and check it: wait until the registry is read up to the fuel's CreateTime.
+        await self.registry_feed.complete_to(max(r.timestamp for r in records))
         await self._deliver(records, "fuel")
 
     async def tick(self) -> None:
