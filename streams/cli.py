@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from detectors.config import DEFAULT_CONFIG_DIR
-from streams import cli_ops, live_cli
+from streams import cli_ops, live_cli, sim_cli
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=_replay)
 
     live_cli.register(sub)
+    sim_cli.register(sub)
     cli_ops.register(sub)
     return parser
 

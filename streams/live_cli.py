@@ -9,8 +9,6 @@ from pathlib import Path
 
 from streams.settings import Settings, load_settings
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "city-sample"
-
 
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
@@ -43,7 +41,8 @@ def _produce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _up(args: argparse.Namespace, feed_files: list[Path] | None = None) -> int:
+def _up(args: argparse.Namespace, feed_files: list[Path] | None = None,
+        simulate: bool = False) -> int:
     from dataclasses import replace
 
     from streams.runtime import run_up
@@ -60,17 +59,27 @@ def _up(args: argparse.Namespace, feed_files: list[Path] | None = None) -> int:
             from streams.producer import produce
 
             produce(feed_files, s.kafka_bootstrap, s.topic_prefix, rate=args.rate)
+    elif simulate:
+        def feed(s: Settings) -> None:
+            from streams.simulator import SimConfig
+            from streams.simulator.live import ending_today
+            from streams.simulator.live import feed as sim_feed
+
+            config = ending_today(SimConfig(seed=args.seed))
+            sim_feed(config, s.kafka_bootstrap, speed=args.speed, topic_prefix=s.topic_prefix)
 
     return run_up(settings, feed, kafka_port=args.kafka_port, redis_port=args.redis_port)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    files = [Path(p) for p in args.inputs] if args.inputs else [SAMPLE / "stream.jsonl.gz"]
+    """`up` plus the simulated city (its last two weeks, ending today, at --speed), or
+    replay files given on the command line."""
+    files = [Path(p) for p in args.inputs]
     for f in files:
         if not f.exists():
             print(f"sunlight demo: {f}: no such file", file=sys.stderr)
             return 2
-    return _up(args, files)
+    return _up(args, files or None, simulate=not files)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -106,6 +115,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         u.add_argument("--metrics-port", type=int, default=None)
         u.add_argument("--dashboard-port", type=int, default=None)
         if name == "demo":
-            u.add_argument("inputs", nargs="*", help="replay files to feed (default: city sample)")
-            u.add_argument("--rate", type=float, default=5000.0, help="events per second")
+            u.add_argument("inputs", nargs="*",
+                           help="replay files to feed (default: the simulated city)")
+            u.add_argument("--rate", type=float, default=5000.0,
+                           help="events per second, for replay files")
+            u.add_argument("--speed", type=float, default=3600.0,
+                           help="simulated city: event time per wall second")
+            u.add_argument("--seed", type=int, default=1, help="simulated city: seed")
         u.set_defaults(func=func)

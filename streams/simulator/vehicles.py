@@ -10,6 +10,7 @@ from streams.simulator.city import HOUR_MS, MINUTE_MS, Point, km, move, random_p
 
 PARK_JITTER_M = 8.0  # pairwise < 50 m, so parked fixes are jitter to the engine
 MOVE_NOISE_M = 4.0
+NIGHT_KMH = 40.0
 
 # A fix: (ts_ms, lat, lon, speed_kmh, ignition)
 Fix = tuple[int, float, float, float, bool]
@@ -139,30 +140,33 @@ def office_day(track: Track, home: Point, day: int, station: Point | None = None
         track.park(home, t, back)
         t = back
     if night_trip:
-        go = day + rng.randint(22 * 60 + 10, 22 * 60 + 40) * MINUTE_MS
+        go = day + rng.randint(22 * 60 + 10, 22 * 60 + 30) * MINUTE_MS
         track.park(home, t, go)
-        t = trip_and_back(track, home, go, 4_000, 6_000)
+        t = trip_and_back(track, home, go, 4_000, 6_000, NIGHT_KMH)
     track.park(home, t, day + 24 * HOUR_MS)
     return dwells
 
 
-def trip_and_back(track: Track, home: Point, t0: int, lo_m: float, hi_m: float) -> int:
+def trip_and_back(track: Track, home: Point, t0: int, lo_m: float, hi_m: float,
+                  speed_kmh: float | None = None) -> int:
     """Out to a point lo..hi metres away, a short stop, and back home."""
     rng = track.rng
     there = destination(rng, home, lo_m, hi_m)
-    t = track.drive(home, there, t0)
-    leave = t + rng.randint(8, 20) * MINUTE_MS
+    t = track.drive(home, there, t0, speed_kmh)
+    leave = t + rng.randint(8, 15) * MINUTE_MS
     track.park(there, t, leave)
-    return track.drive(there, home, leave)
+    return track.drive(there, home, leave, speed_kmh)
 
 
 def off_day_trip(track: Track, home: Point, day: int, night: bool = False) -> None:
     """A day parked at the depot but for one trip (daytime, or after 22:00)."""
     rng = track.rng
-    if night:
-        go = day + rng.randint(22 * 60 + 10, 22 * 60 + 40) * MINUTE_MS
+    if night:  # empty roads: back well before midnight, so one date holds the trip
+        go = day + rng.randint(22 * 60 + 10, 22 * 60 + 30) * MINUTE_MS
+        track.park(home, day, go)
+        t = trip_and_back(track, home, go, 4_000, 6_000, NIGHT_KMH)
     else:
         go = day + rng.randint(10 * 60, 15 * 60) * MINUTE_MS
-    track.park(home, day, go)
-    t = trip_and_back(track, home, go, 4_000, 7_000)
+        track.park(home, day, go)
+        t = trip_and_back(track, home, go, 4_000, 7_000)
     track.park(home, t, day + 24 * HOUR_MS)
