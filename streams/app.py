@@ -124,6 +124,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         high = app.consumer.highwater(TP(prefix + short, p))
         return high is not None and folded + 1 < high
 
+    def group_highwater(short: str, p: int) -> int | None:
+        high = app.consumer.highwater(TP(prefix + short, p))
+        return None if high is None else int(high)
+
+    live.group_highwater = group_highwater
     live.group_horizon = group_horizon
     live.group_behind = group_behind
     ready = asyncio.Event()

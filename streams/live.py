@@ -119,6 +119,7 @@ class LiveEngine:
                                        self.fuel_lock, **self.kafka)
         self.group_horizon: GroupHorizon = lambda _t, _p, _o, _c: float("inf")
         self.group_behind: Callable[[str, int, int], bool] = lambda _t, _p, _o: False
+        self.group_highwater: Callable[[str, int], int | None] = lambda _t, _p: None
 
     def new_engine(self) -> Engine:
         engine = Engine(self.config, self.calendar, wall_ms, registry=self.registry)
@@ -315,6 +316,12 @@ class LiveEngine:
             if out.alerts or out.processed:
                 await self.emit(out, pe)
             self.metrics.watermark.labels(partition=str(p)).set(pe.engine.watermark_ms / 1000)
+            for topic in ENGINE_TOPICS:
+                high = self.group_highwater(topic, p)
+                if high is not None:
+                    lag = max(0, high - pe.folded.get(topic, -1) - 1)
+                    self.metrics.consumer_lag.labels(
+                        topic=self.settings.topic(topic), partition=str(p)).set(lag)
 
     # --- output -----------------------------------------------------------------------
 
