@@ -77,6 +77,39 @@ def bench_replay(path: Path) -> dict[str, Any]:
     }
 
 
+# --- 4. memory ------------------------------------------------------------------------
+
+
+def bench_memory(vehicles: int, hours: float = 3.0, every_s: int = 15) -> dict[str, Any]:
+    """Bytes of engine state per tracked vehicle holding `hours` of GPS, by tracemalloc."""
+    import tracemalloc
+
+    from detectors.calendar import load_calendar
+    from detectors.config import DEFAULT_CONFIG_DIR, load_config
+    from detectors.engine import Engine
+    from detectors.timeutil import Zone
+
+    zone = Zone()
+    engine = Engine(load_config(), load_calendar(DEFAULT_CONFIG_DIR / "calendar.yaml"),
+                    lambda: 0)
+    per_vehicle = int(hours * 3600 / every_s)
+    start = zone.parse("2026-09-15T07:00:00+08:00")  # within one working day
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    began = time.perf_counter()
+    for i in range(per_vehicle):
+        for v in range(vehicles):
+            engine.process({"kind": "gps", "vehicle_id": f"M-{v:06d}", "ts_ms":
+                            start + i * every_s * 1000 + v, "lat": 41.8 + (i % 50) * 1e-3,
+                            "lon": 123.4 + v * 1e-5})
+    elapsed = time.perf_counter() - began
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return {"vehicles": vehicles, "fixes_per_vehicle": per_vehicle,
+            "bytes_per_vehicle": used / vehicles,
+            "engine_events_per_s_traced": vehicles * per_vehicle / elapsed}
+
+
 # --- 2. live throughput -------------------------------------------------------------
 
 
@@ -330,6 +363,12 @@ def main(out: Path | None = None, quick: bool = False) -> int:
             print(f"replay: {results['replay']['replay_events_per_s']:,.0f} ev/s vs orjson "
                   f"loop {results['replay']['orjson_loop_events_per_s']:,.0f} ev/s "
                   f"(ratio {results['replay']['ratio']:.3f})", flush=True)
+        for vehicles in ((1000,) if quick else (1000, 10_000)):
+            m = bench_memory(vehicles)
+            results[f"memory_{vehicles}"] = m
+            print(f"memory: {m['bytes_per_vehicle']:,.0f} bytes per vehicle with "
+                  f"{m['fixes_per_vehicle']} fixes (3 h at 15 s), {vehicles:,} vehicles",
+                  flush=True)
         n = 40_000 if quick else 200_000
         for batch in (1, 100):
             r = bench_live(n, batch, tmp)
