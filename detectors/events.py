@@ -314,10 +314,10 @@ def validate(
     return obj
 
 
-def parse_record(raw: bytes | str) -> Any:
+def parse_record(raw: bytes | str, max_bytes: int = MAX_RECORD_BYTES) -> Any:
     """Size check and JSON parse; the caller validates the result."""
     size = len(raw.encode() if isinstance(raw, str) else raw)
-    if size > MAX_RECORD_BYTES:
+    if size > max_bytes:
         raise Rejected("record", "too large", f"{size:,} bytes is over the 1 MiB limit")
     try:
         return orjson.loads(raw)
@@ -330,14 +330,16 @@ def decode_record(
     zone: Zone,
     default_kind: str | None = None,
     allowed: frozenset[str] | None = None,
+    max_bytes: int = MAX_RECORD_BYTES,
 ) -> Iterator[Event | Rejected]:
     """One record (a line or a Kafka value): an event or a batch envelope of events.
 
     Yields each good event and a `Rejected` for each bad one: one bad event in a batch
-    does not lose the others.
+    does not lose the others. `max_bytes` is the contract's 1 MiB except for the engine's
+    own re-routed records, which carry a good event plus a few bytes of envelope.
     """
     try:
-        obj = parse_record(raw)
+        obj = parse_record(raw, max_bytes)
     except Rejected as exc:
         yield exc
         return

@@ -81,6 +81,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         # Whole records over the contract's 1 MiB must still be read (and dead-lettered):
         # a fetch limit below a record's size stalls the partition.
         consumer_max_fetch_size=MAX_FETCH_BYTES,
+        producer_max_request_size=MAX_FETCH_BYTES,
         broker_credentials=None,
     )
     registry = registry or CollectorRegistry()

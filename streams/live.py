@@ -30,7 +30,7 @@ from sinks.metrics import Metrics
 from streams.feeds import BroadcastFeed, group_positions, read_ranges
 from streams.partition import CLOCK_KINDS, MAX_HOPS, Outcome, PartitionEngine, entity_key
 from streams.settings import Settings
-from streams.topics import ENGINE_TOPICS, INPUT_TOPICS, partition_for
+from streams.topics import ENGINE_TOPICS, INPUT_TOPICS, max_bytes, partition_for
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +222,9 @@ class LiveEngine:
     def _mine(self, pe: PartitionEngine, topic: str, value: bytes) -> list[Event]:
         """Events of a record that belong to this partition (rejects and re-routes were
         handled when the record first came in)."""
-        default_kind, allowed = INPUT_TOPICS[topic]
+        default_kind, allowed = INPUT_TOPICS.get(topic, (None, None))
         found = []
-        for item in decode_record(value, self.zone, default_kind, allowed):
+        for item in decode_record(value, self.zone, default_kind, allowed, max_bytes(topic)):
             if isinstance(item, Rejected):
                 continue
             try:

@@ -25,7 +25,7 @@ from typing import Any
 from detectors.engine import Engine
 from detectors.events import Event, Rejected, decode_record
 from detectors.refuel import fuel_key
-from streams.topics import INPUT_TOPICS, partition_for
+from streams.topics import INPUT_TOPICS, max_bytes, partition_for
 
 MAX_HOPS = 3
 CLOCK_KINDS = frozenset({"gps", "fuel", "payment", "review"})
@@ -94,7 +94,8 @@ class PartitionEngine:
         self.last_produced[topic] = max(produced_ms, self.last_produced.get(topic, 0))
         default_kind, allowed = INPUT_TOPICS.get(topic, (None, None))
         mine: list[Event] = []
-        for item in decode_record(raw, self.engine.zone, default_kind, allowed):
+        for item in decode_record(raw, self.engine.zone, default_kind, allowed,
+                                  max_bytes(topic)):
             if isinstance(item, Rejected):
                 out.rejects.append((topic, self.partition, offset, item, raw))
                 continue

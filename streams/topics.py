@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kafka.partitioner.default import murmur2
 
-from detectors.events import REGISTRY_KINDS
+from detectors.events import MAX_RECORD_BYTES, REGISTRY_KINDS
 
 # topic name (without prefix) -> (kind implied when a record has none, kinds allowed)
 INPUT_TOPICS: dict[str, tuple[str | None, frozenset[str]]] = {
@@ -20,6 +20,14 @@ ENGINE_TOPICS = ("gps", "payments", "reviews", "routed")
 BROADCAST_TOPICS = ("fuel", "registry")
 OUTPUT_TOPICS = ("alerts", "dlq")
 ALL_TOPICS = (*INPUT_TOPICS, "routed", *OUTPUT_TOPICS)
+
+
+# Re-routed records hold events that passed the 1 MiB check, plus a little envelope.
+ROUTED_MAX_BYTES = 2 * 1024 * 1024
+
+
+def max_bytes(topic: str) -> int:
+    return ROUTED_MAX_BYTES if topic == "routed" else MAX_RECORD_BYTES
 
 
 def partition_for(key: str, partitions: int) -> int:

@@ -25,6 +25,7 @@ PARTITIONS = 4
 def durable_live_system(tmp_path: Path, appendonly: bool = True) -> Iterator[LiveSystem]:
     """Like `live_system`, but Redis writes an AOF (fsync always) under `tmp_path`, so
     stopping it and starting it again on the same port keeps every alert."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     kafka = EmbeddedKafka(partitions=PARTITIONS)
     data_dir = tmp_path / "redis-data" if appendonly else None
     redis_server = EmbeddedRedis(data_dir=data_dir, appendonly=appendonly)
