@@ -289,10 +289,11 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1) ->
         pubsub.subscribe("sunlight:alerts:live")
 
         def listen() -> None:
-            for msg in pubsub.listen():
-                if msg["type"] == "message":
-                    alert = json.loads(msg["data"])
-                    got.setdefault(alert["subject"], time.perf_counter())
+            with contextlib.suppress(redis.exceptions.ConnectionError):  # ends with the server
+                for msg in pubsub.listen():
+                    if msg["type"] == "message":
+                        alert = json.loads(msg["data"])
+                        got.setdefault(alert["subject"], time.perf_counter())
 
         threading.Thread(target=listen, daemon=True).start()
         try:
