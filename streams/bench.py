@@ -110,6 +110,104 @@ def bench_memory(vehicles: int, hours: float = 3.0, every_s: int = 15) -> dict[s
             "engine_events_per_s_traced": vehicles * per_vehicle / elapsed}
 
 
+# --- 5. scaling ----------------------------------------------------------------------
+
+
+def bench_scaling(vehicle_counts: tuple[int, ...], fixes: int = 20) -> list[dict[str, Any]]:
+    """Engine throughput and memory as the fleet grows (same fixes per vehicle)."""
+    from detectors.calendar import load_calendar
+    from detectors.config import DEFAULT_CONFIG_DIR, load_config
+    from detectors.engine import Engine
+
+    rows = []
+    for vehicles in vehicle_counts:
+        events = synthetic_gps(vehicles, fixes)
+        engine = Engine(load_config(), load_calendar(DEFAULT_CONFIG_DIR / "calendar.yaml"),
+                        lambda: 0)
+        for e in events:
+            e["ts_ms"] = e["ts"]
+        start = time.perf_counter()
+        for e in events:
+            engine.process(e)
+        elapsed = time.perf_counter() - start
+        size = _state_bytes(engine)
+        rows.append({"vehicles": vehicles, "events": len(events),
+                     "engine_events_per_s": len(events) / elapsed,
+                     "state_bytes_per_vehicle": size / vehicles})
+        del engine, events
+    return rows
+
+
+def _state_bytes(engine: Any) -> int:
+    """Bytes held by the engine's keyed state (deep size of the state dicts)."""
+    seen: set[int] = set()
+
+    def size(obj: Any) -> int:
+        if id(obj) in seen:
+            return 0
+        seen.add(id(obj))
+        total = sys.getsizeof(obj)
+        if isinstance(obj, dict):
+            total += sum(size(k) + size(v) for k, v in obj.items())
+        elif isinstance(obj, list | tuple):
+            total += sum(size(v) for v in obj)
+        return total
+
+    return sum(size(states) for states in engine.states)
+
+
+# --- 6. recovery ---------------------------------------------------------------------
+
+
+def bench_recovery(vehicles: int, fixes: int, tmp: Path) -> dict[str, Any]:
+    """kill -9 of a worker holding `vehicles` vehicles of state; time to processing again."""
+    from kafka import KafkaProducer
+
+    events = synthetic_gps(vehicles, fixes)
+    with EmbeddedKafka() as kafka, EmbeddedRedis() as redis_server:
+        create_topics(kafka.bootstrap, [f"sunlight.{t}" for t in ALL_TOPICS], 4)
+        prefill(kafka.bootstrap, events, 100)
+
+        def start(n: int) -> tuple[subprocess.Popen[bytes], int]:
+            port = free_port()
+            env = dict(os.environ, SUNLIGHT_KAFKA_BOOTSTRAP=kafka.bootstrap,
+                       SUNLIGHT_REDIS_URL=redis_server.url, SUNLIGHT_METRICS_PORT=str(port),
+                       SUNLIGHT_APP_ID="bench-recovery", SUNLIGHT_DATA_DIR=str(tmp / "rec"))
+            with open(tmp / f"bench-recovery-{n}.log", "ab") as out:
+                proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
+                                        cwd=ROOT, env=env, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            return proc, port
+
+        first, port = start(0)
+        deadline = time.monotonic() + 900
+        while metric(port, "sunlight_events_total") < len(events):
+            if time.monotonic() > deadline or first.poll() is not None:
+                raise RuntimeError("the first worker did not take in the input")
+            time.sleep(0.2)
+        time.sleep(4)  # let Faust commit what it processed
+        os.killpg(first.pid, 9)
+        first.wait()
+        killed = time.perf_counter()
+        second, port = start(1)
+        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+        try:
+            while metric(port, 'sunlight_events_total{kind="gps"}') < 1:
+                producer.send("sunlight.gps", key=b"B-000000", value=orjson.dumps(
+                    {"vehicle_id": "B-000000", "ts": events[-1]["ts"] + 60_000,
+                     "lat": 41.8, "lon": 123.4}))
+                producer.flush()
+                if time.monotonic() > deadline or second.poll() is not None:
+                    raise RuntimeError("the restarted worker did not process again")
+                time.sleep(0.1)
+            took = time.perf_counter() - killed
+        finally:
+            producer.close()
+            os.killpg(second.pid, 9)
+            second.wait()
+    return {"vehicles": vehicles, "events": len(events), "seconds_to_processing_again": took}
+
+
 # --- 2. live throughput -------------------------------------------------------------
 
 
@@ -370,6 +468,13 @@ def main(out: Path | None = None, quick: bool = False) -> int:
             print(f"memory: {m['bytes_per_vehicle']:,.0f} bytes per vehicle with "
                   f"{m['fixes_per_vehicle']} fixes (3 h at 15 s), {vehicles:,} vehicles",
                   flush=True)
+        counts = (1000, 10_000) if quick else (1000, 10_000, 100_000)
+        results["scaling"] = bench_scaling(counts)
+        for row in results["scaling"]:
+            print(f"scaling: {row['vehicles']:,} vehicles, {row['events']:,} events: "
+                  f"{row['engine_events_per_s']:,.0f} ev/s, "
+                  f"{row['state_bytes_per_vehicle']:,.0f} bytes of state per vehicle",
+                  flush=True)
         n = 40_000 if quick else 200_000
         for batch in (1, 100):
             r = bench_live(n, batch, tmp)
@@ -383,6 +488,11 @@ def main(out: Path | None = None, quick: bool = False) -> int:
             print(f"latency at {lat['rate']:,.0f} ev/s (GPS records of {gps_batch}): p50 "
                   f"{lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, p99 "
                   f"{lat['p99_ms']:.1f} ms ({lat['alerts']} alerts)", flush=True)
+        rec = bench_recovery(10_000 if quick else 100_000, 10, tmp)
+        results["recovery"] = rec
+        print(f"recovery: {rec['vehicles']:,} vehicles ({rec['events']:,} events of input): "
+              f"processing again {rec['seconds_to_processing_again']:.1f} s after kill -9",
+              flush=True)
     text = json.dumps(results, indent=2)
     if out is not None:
         out.write_text(text)
