@@ -482,7 +482,7 @@ def main(out: Path | None = None, quick: bool = False) -> int:
             print(f"live (records of {batch}): worker {r['worker_events_per_s']:,.0f} ev/s; "
                   f"raw aiokafka {r['raw_aiokafka_events_per_s']:,.0f} ev/s; naive Faust "
                   f"{r['naive_faust_events_per_s']:,.0f} ev/s", flush=True)
-        for rate, gps_batch in ((2000.0, 1), (2000.0, 50), (5000.0, 50)):
+        for rate, gps_batch in ((2000.0, 1), (2000.0, 50), (5000.0, 50), (5000.0, 1)):
             lat = bench_latency(rate, 10.0 if quick else 30.0, tmp, gps_batch)
             results[f"latency_tank_overfill_{rate:.0f}_batch_{gps_batch}"] = lat
             print(f"latency at {lat['rate']:,.0f} ev/s (GPS records of {gps_batch}): p50 "
