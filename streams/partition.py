@@ -22,13 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.engine import Engine
+from detectors.engine import CLOCK_KINDS, Engine
 from detectors.events import Event, Rejected, decode_record
 from detectors.refuel import fuel_key
 from streams.topics import INPUT_TOPICS, max_bytes, partition_for
 
 MAX_HOPS = 3
-CLOCK_KINDS = frozenset({"gps", "fuel", "payment", "review"})
 
 
 @dataclass
