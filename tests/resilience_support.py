@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from live_support import LiveSystem
+from live_support import LiveSystem, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics
@@ -110,9 +110,4 @@ def declared_families(text: str) -> set[str]:
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, step_s: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(step_s)
-    return check()
+    return wait_for(check, timeout_s, step_s)
