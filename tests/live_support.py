@@ -22,7 +22,7 @@ from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_p
 from streams.topics import ALL_TOPICS
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT.parent / "shared" / "examples" / "city-sample"
+from paths import CITY_SAMPLE as SAMPLE  # noqa: E402
 
 
 def expected() -> dict[str, Any]:

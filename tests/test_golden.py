@@ -7,17 +7,13 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from paths import CITY_SAMPLE as SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "city-sample"
 REQUIRED = {"alert_id", "detector", "subject", "severity", "entity", "event_ts", "raised_at",
             "title", "details", "evidence", "unit", "district", "rule"}
 
-pytestmark = pytest.mark.skipif(
-    not (SAMPLE / "expected.json").exists(), reason="../shared/examples/city-sample is absent"
-)
 
 
 @pytest.fixture(scope="module")

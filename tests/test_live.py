@@ -18,7 +18,6 @@ from streams.producer import produce
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not SAMPLE.exists(), reason="../shared/examples/city-sample is absent"),
 ]
 UNTIL = {"SUNLIGHT_CLOCK_END": "2026-10-31T00:00:00+08:00"}
 

@@ -58,7 +58,6 @@ from streams.topics import partition_for
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not SAMPLE.exists(), reason="../shared/examples/city-sample is absent"),
 ]
 STREAM = SAMPLE / "stream.jsonl.gz"
 STREAM_KEY = "sunlight:alerts"

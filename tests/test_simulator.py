@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from paths import CITY_SAMPLE as SAMPLE
 
 from detectors.calendar import load_calendar
 from detectors.config import DEFAULT_CONFIG_DIR
@@ -22,7 +23,6 @@ from streams.evaluate import DETECTORS, load_alerts, load_truth, score
 from streams.replay import replay_files
 from streams.simulator import frauds
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "city-sample"
 SMALL = ["--vehicles", "20", "--days", "10", "--recipients", "120", "--cases", "40"]
 
 
@@ -123,8 +123,6 @@ def test_stream_is_realistic(tmp_path: Path) -> None:
 
 
 def test_city_sample_evaluates_perfect(tmp_path: Path) -> None:
-    if not (SAMPLE / "expected.json").exists():
-        pytest.skip(f"the city sample is not at {SAMPLE}")
     until = json.loads((SAMPLE / "expected.json").read_text())["until"]
     alerts = tmp_path / "alerts.jsonl"
     with alerts.open("wb") as f:
