@@ -53,6 +53,9 @@ class Engine:
                 self.by_kind.setdefault(kind, []).append(i)
         self.states: list[dict[str, State]] = [{} for _ in self.detectors]
         self.scheduled: list[dict[str, int]] = [{} for _ in self.detectors]
+        # Keys changed since the last `take_dirty` (a checkpoint writes only these, as Kafka
+        # Streams' record cache flushes one record per dirty key per commit).
+        self.dirty: list[set[str]] = [set() for _ in self.detectors]
         self.heap: list[tuple[int, int, str]] = []
         self.max_ts: int | None = None
         self.watermark_ms: int = 0
@@ -125,8 +128,10 @@ class Engine:
             self.watermark_ms = ms
             self.ctx.watermark_ms = ms
 
-    def _store(self, i: int, key: str, state: State | None) -> None:
+    def _store(self, i: int, key: str, state: State | None, dirty: bool = True) -> None:
         det = self.detectors[i]
+        if dirty:
+            self.dirty[i].add(key)
         if state is None:
             self.states[i].pop(key, None)
             self.scheduled[i].pop(key, None)
@@ -171,6 +176,35 @@ class Engine:
             "states": {det.name: self.states[i] for i, det in enumerate(self.detectors)},
         }
 
+    def take_dirty(self) -> list[tuple[str, str, State | None]]:
+        """(detector, key, state or None when dropped) of every key changed since the last
+        call; the states are the live objects, so serialise them before yielding."""
+        out: list[tuple[str, str, State | None]] = []
+        for i, det in enumerate(self.detectors):
+            states = self.states[i]
+            out += [(det.name, key, states.get(key)) for key in self.dirty[i]]
+            self.dirty[i] = set()
+        return out
+
+    def mark_all_dirty(self) -> None:
+        for i, states in enumerate(self.states):
+            self.dirty[i] = set(states)
+
+    def load_state(self, detector: str, key: str, state: State) -> None:
+        """Put one key's state back (a restore); its timer is scheduled, nothing is dirty."""
+        for i, det in enumerate(self.detectors):
+            if det.name == detector:
+                self._store(i, key, state, dirty=False)
+                return
+        raise ValueError(f"state of unknown detector {detector!r}")
+
+    def clock(self) -> dict[str, int | None]:
+        return {"max_ts": self.max_ts, "watermark_ms": self.watermark_ms}
+
+    def set_clock(self, clock: dict[str, Any]) -> None:
+        self.max_ts = clock.get("max_ts")
+        self._set_watermark(int(clock.get("watermark_ms") or 0))
+
     def restore(self, snap: dict[str, Any]) -> None:
         if snap.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"snapshot version {snap.get('version')!r} is not supported")
@@ -183,4 +217,4 @@ class Engine:
             self.states[i] = {}
             self.scheduled[i] = {}
             for key, state in snap["states"].get(det.name, {}).items():
-                self._store(i, key, state)
+                self._store(i, key, state, dirty=False)

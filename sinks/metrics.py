@@ -78,6 +78,37 @@ class Metrics:
             registry=r,
         )
 
+        self.checkpoints = Counter(
+            "sunlight_checkpoints", "Checkpoints written, by where (local, kafka).", ["store"],
+            registry=r,
+        )
+        self.checkpoint_seconds = Histogram(
+            "sunlight_checkpoint_duration_seconds",
+            "Time to write one checkpoint of every partition held (local and Kafka).",
+            registry=r,
+        )
+        self.checkpoint_keys = Counter(
+            "sunlight_checkpoint_keys", "Detector keys written by checkpoints.", registry=r
+        )
+        self.last_checkpoint = Gauge(
+            "sunlight_last_checkpoint_timestamp_seconds",
+            "Wall time of the last durable checkpoint.", registry=r,
+        )
+        self.restores = Counter(
+            "sunlight_restores", "Partitions restored, by source (local, kafka, none).",
+            ["source"], registry=r,
+        )
+        self.restore_seconds = Histogram(
+            "sunlight_restore_duration_seconds",
+            "Time to restore one partition (checkpoint plus the input after it).", registry=r,
+        )
+        self.position_resets = Counter(
+            "sunlight_restore_position_resets",
+            "Checkpoint positions not found as they were: the topic is new (read from its "
+            "start) or records were deleted before being read (a retention gap).",
+            ["topic", "reason"], registry=r,
+        )
+
     def metrics_text(self) -> bytes:
         return generate_latest(self.registry)
 

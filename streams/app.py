@@ -107,8 +107,12 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                                        headers=None)
 
     kafka = kafka_security(settings)
+    async def flush() -> None:
+        await app.producer.flush()
+
     live = LiveEngine(settings, config, calendar,
-                      AlertSinks(store, send, settings.topic("alerts")), send, metrics, kafka)
+                      AlertSinks(store, send, settings.topic("alerts")), send, metrics, kafka,
+                      flush=flush)
     prefix = settings.topic_prefix
 
     def group_horizon(short: str, p: int, folded: int, last_produced: int) -> float:
@@ -134,11 +138,51 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     live.group_behind = group_behind
     ready = asyncio.Event()
 
+    def cap_commits() -> None:
+        """The group never commits an engine topic past a durable checkpoint: Faust's
+        committable offsets are capped at the checkpoint's positions."""
+        consumer = app.consumer
+        committable = consumer._filter_committable_offsets
+
+        def capped(tps: Any) -> dict[TP, int]:
+            out: dict[TP, int] = {}
+            for tp, offset in committable(tps).items():
+                short = tp.topic.removeprefix(prefix)
+                if short in ENGINE_TOPICS:
+                    limit = live.commit_limit(short, tp.partition)
+                    if limit is None:
+                        continue
+                    offset = min(offset, limit)
+                    done = consumer._committed_offset.get(tp)
+                    if done is not None and offset <= done:
+                        continue
+                out[tp] = offset
+            return out
+
+        consumer._filter_committable_offsets = capped
+
     @app.task
     async def start_feeds() -> None:
         await store.ping()
+        cap_commits()
         await live.start()
         ready.set()
+
+    @app.timer(interval=settings.checkpoint_interval_s)
+    async def checkpointer() -> None:
+        if ready.is_set():
+            try:
+                await live.checkpoint()
+            except Exception:  # retried at the next interval, written whole
+                log.exception("checkpoint failed")
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: set[TP], **kw: Any) -> None:
+        if ready.is_set():  # the next owner starts from here
+            try:
+                await live.checkpoint()
+            except Exception:
+                log.exception("checkpoint on revoke failed")
 
     @app.agent(engine_topics, name="engine")
     async def engine_agent(stream: faust.StreamT[bytes]) -> None:

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -207,11 +207,13 @@ class EmbeddedRedis(_ServerProcess):
     name = "redis"
 
     def __init__(
-        self, port: int | None = None, data_dir: Path | None = None, appendonly: bool = False
+        self, port: int | None = None, data_dir: Path | None = None, appendonly: bool = False,
+        appendfsync: str = "everysec",
     ) -> None:
         super().__init__(port)
         self.data_dir = data_dir
         self.appendonly = appendonly
+        self.appendfsync = appendfsync
 
     @property
     def url(self) -> str:
@@ -224,7 +226,7 @@ class EmbeddedRedis(_ServerProcess):
             "--bind", _HOST,
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "always",
+            "--appendfsync", self.appendfsync,
         ]  # fmt: skip
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -245,8 +247,10 @@ class EmbeddedRedis(_ServerProcess):
             client.close()
 
 
-def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
-    """Create each topic with `partitions` partitions; a topic that exists is left as is."""
+def create_topics(bootstrap: str, names: Iterable[str], partitions: int,
+                  configs: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    """Create each topic with `partitions` partitions (and its `configs`, by full name); a
+    topic that exists is left as is."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
@@ -256,6 +260,7 @@ def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None
         # One request per topic: a batch would fail whole on the first existing name.
         for name in names:
             with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic(name, partitions, 1)])
+                admin.create_topics([NewTopic(name, partitions, 1,
+                                              topic_configs=dict((configs or {}).get(name, {})))])
     finally:
         admin.close()

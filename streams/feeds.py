@@ -18,6 +18,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from streams.checkpoint import fingerprint
+
 log = logging.getLogger(__name__)
 
 FETCH_BYTES = 16 * 1024 * 1024  # over any record the broker takes: a record never stalls us
@@ -34,6 +36,9 @@ class BroadcastFeed:
         self.kafka = kafka
         self.positions: dict[int, int] = {}
         self.last_produced: dict[int, int] = {}  # partition -> CreateTime of its last record
+        self.last_fp: dict[int, str] = {}  # partition -> fingerprint of its last record
+        # Where to begin (a checkpoint's positions, checked); the beginning elsewhere.
+        self.start_at: dict[int, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
@@ -50,7 +55,13 @@ class BroadcastFeed:
         tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        self.positions = {tp.partition: 0 for tp in tps}
+        begin = await consumer.beginning_offsets(tps)
+        self.positions = {}
+        for tp in tps:
+            at = self.start_at.get(tp.partition, 0)
+            if at > begin[tp]:
+                consumer.seek(tp, at)
+            self.positions[tp.partition] = max(at, begin[tp])
         self._consumer = consumer
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -77,6 +88,8 @@ class BroadcastFeed:
                     for tp, batch in batches.items():
                         self.positions[tp.partition] = batch[-1].offset + 1
                         self.last_produced[tp.partition] = batch[-1].timestamp
+                        self.last_fp[tp.partition] = fingerprint(batch[-1].timestamp,
+                                                                 batch[-1].value or b"")
             self._progress.set()
 
     def at_end(self) -> bool:
@@ -179,3 +192,33 @@ async def read_ranges(
         return out
     finally:
         await consumer.stop()
+
+
+async def watermarks(
+    bootstrap: str, tps: list[TopicPartition], **kafka: Any
+) -> dict[TopicPartition, tuple[int, int]]:
+    """(first offset still on the broker, end offset) of each partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka)
+    await consumer.start()
+    try:
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        return {tp: (int(starts[tp]), int(ends[tp])) for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+async def fetch_at(
+    bootstrap: str, offsets: dict[TopicPartition, int], **kafka: Any
+) -> dict[TopicPartition, tuple[int, bytes] | None]:
+    """(CreateTime, value) of the record at each given offset, None where there is none."""
+    found: dict[TopicPartition, tuple[int, bytes] | None] = {tp: None for tp in offsets}
+    if not offsets:
+        return found
+    ranges = {tp: (off, off + 1) for tp, off in offsets.items()}
+    records = await read_ranges(bootstrap, ranges, **kafka)
+    for tp, batch in records.items():
+        for offset, value, produced in batch:
+            if offset == offsets[tp]:
+                found[tp] = (produced, value)
+    return found

@@ -27,14 +27,27 @@ from detectors.refuel import fuel_key
 from detectors.registry import Registry
 from detectors.timeutil import Zone
 from sinks.metrics import Metrics
+from streams.checkpoint import (
+    FORMAT_VERSION,
+    Checkpointer,
+    KafkaChangelog,
+    LocalStore,
+    Meta,
+    Position,
+    StateRow,
+    check_version,
+    fingerprint,
+)
 from streams.feeds import BroadcastFeed, group_positions, read_ranges
 from streams.partition import CLOCK_KINDS, MAX_HOPS, Outcome, PartitionEngine, entity_key
+from streams.recovery import check_positions
 from streams.settings import Settings
 from streams.topics import ENGINE_TOPICS, INPUT_TOPICS, max_bytes, partition_for
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[str, bytes, bytes], Awaitable[Any]]
+# Sends a record and returns an awaitable that completes when the broker acknowledged it.
+Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
 # (short topic, partition, folded offset, CreateTime of its last record) -> complete until
 GroupHorizon = Callable[[str, int, int, int], float]
 SOURCES = (*ENGINE_TOPICS, "fuel", "deaths")
@@ -46,6 +59,18 @@ MAX_FETCH_BYTES = 16 * 1024 * 1024  # a DLQ record must itself fit in a Kafka me
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def encode_state(state: Any) -> bytes:
+    return orjson.dumps(state)
+
+
+def decode_state(raw: bytes) -> Any:
+    return orjson.loads(raw)
+
+
+async def _no_flush() -> None:
+    return None
 
 
 def dlq_record(
@@ -80,9 +105,10 @@ class AlertSinks:
         if not alerts:
             return
         new = await self.store.add_new(alerts)
-        for alert in new:
-            await self.send(self.topic, alert["alert_id"].encode(), orjson.dumps(alert))
+        acks = [await self.send(self.topic, alert["alert_id"].encode(), orjson.dumps(alert))
+                for alert in new]
         if new:
+            await asyncio.gather(*acks)  # marked forwarded only once the broker has them
             await self.store.mark_forwarded([a["alert_id"] for a in new])
 
 
@@ -96,6 +122,7 @@ class LiveEngine:
         send: Send,
         metrics: Metrics,
         kafka: dict[str, Any] | None = None,
+        flush: Callable[[], Awaitable[Any]] = _no_flush,
     ) -> None:
         self.settings = settings
         self.config = config
@@ -120,6 +147,18 @@ class LiveEngine:
         self.group_horizon: GroupHorizon = lambda _t, _p, _o, _c: float("inf")
         self.group_behind: Callable[[str, int, int], bool] = lambda _t, _p, _o: False
         self.group_highwater: Callable[[str, int], int | None] = lambda _t, _p: None
+        self.flush = flush
+        self.checkpointer: Checkpointer | None = None
+        if settings.checkpoint_interval_s > 0:
+            changelog = (KafkaChangelog(boot, settings.topic("state"), **self.kafka)
+                         if settings.checkpoint_kafka else None)
+            self.checkpointer = Checkpointer(
+                LocalStore(settings.state_path / "state.sqlite"), changelog)
+        self.checkpoint_lock = asyncio.Lock()
+        self.registry_dirty = False
+        # (short topic, partition) -> next offset a durable checkpoint covers: the group
+        # never commits past it
+        self.commit_cap: dict[tuple[str, int], int] = {}
 
     def new_engine(self) -> Engine:
         engine = Engine(self.config, self.calendar, wall_ms, registry=self.registry)
@@ -127,13 +166,104 @@ class LiveEngine:
         return engine
 
     async def start(self) -> None:
+        if self.checkpointer is not None:
+            await self.checkpointer.start()
+            await self._restore_registry(self.checkpointer.local)
         await self.registry_feed.start()
         await self.registry_feed.caught_up()
         await self.fuel_feed.start()
 
+    async def _restore_registry(self, local: LocalStore) -> None:
+        """The reference facts this worker knew, and where its registry feed stood: a new
+        broker (the embedded one forgets) or a registry past retention loses nothing."""
+        raw = local.worker_entry("registry")
+        if raw is None:
+            return
+        doc = orjson.loads(raw)
+        check_version(doc.get("version"), "registry checkpoint")
+        self.registry.facts = Registry.restore(doc["registry"]).facts
+        topic = self.settings.topic("registry")
+        wanted = {TopicPartition(topic, int(q)): Position.from_json(v)
+                  for q, v in doc["positions"].items()}
+        checked = await check_positions(self.settings.kafka_bootstrap, wanted, self.metrics,
+                                        **self.kafka)
+        self.registry_feed.start_at = {tp.partition: c.start for tp, c in checked.items()}
+
     async def stop(self) -> None:
+        await self.checkpoint()
         await self.fuel_feed.stop()
         await self.registry_feed.stop()
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
+
+    # --- checkpoints --------------------------------------------------------------------
+
+    async def checkpoint(self) -> None:
+        """Every partition held, with the positions of all it has taken in, durably.
+
+        The states are serialised at one instant (no await between), with the feeds
+        standing still; then everything sent so far (alerts, DLQ, re-routed records that
+        this input produced) is flushed to the broker; then the checkpoint is written (Kafka,
+        then the local disk); only then may the group commit up to its positions.
+        """
+        if self.checkpointer is None:
+            return
+        async with self.checkpoint_lock:
+            started = time.monotonic()
+            async with self.fuel_lock, self.registry_lock:
+                epoch = wall_ms()
+                broadcast: dict[str, Position] = {}
+                for feed in (self.fuel_feed, self.registry_feed):
+                    short = feed.topic.removeprefix(self.settings.topic_prefix)
+                    for q, pos in feed.positions.items():
+                        broadcast[f"{short}/{q}"] = Position(pos, feed.last_fp.get(q))
+                parts: list[tuple[PartitionEngine, Meta, list[StateRow], bool]] = []
+                for pe in self.parts.values():
+                    meta = pe.checkpoint_meta(epoch, broadcast)
+                    full = pe.full_checkpoint
+                    if full:
+                        pe.engine.mark_all_dirty()
+                    rows = [(d, k, None if s is None else encode_state(s))
+                            for d, k, s in pe.engine.take_dirty()]
+                    pe.full_checkpoint = False
+                    parts.append((pe, meta, rows, full))
+                worker: dict[str, bytes] = {}
+                if self.registry_dirty:
+                    worker["registry"] = orjson.dumps({
+                        "version": FORMAT_VERSION,
+                        "registry": self.registry.snapshot(),
+                        "positions": {str(q): Position(pos, self.registry_feed.last_fp.get(q))
+                                      .to_json()
+                                      for q, pos in self.registry_feed.positions.items()},
+                    })
+                    self.registry_dirty = False
+            try:
+                await self.flush()
+                await self.checkpointer.write([(m, rows, full) for _pe, m, rows, full in parts],
+                                              worker)
+            except BaseException:
+                # Nothing of it is known durable: write these partitions whole next time.
+                for pe, *_rest in parts:
+                    pe.full_checkpoint = True
+                if worker:
+                    self.registry_dirty = True
+                raise
+            for pe, meta, rows, _full in parts:
+                for topic in ENGINE_TOPICS:
+                    pos = meta.positions.get(topic)
+                    if pos is not None:
+                        self.commit_cap[(topic, pe.partition)] = pos.offset
+                self.metrics.checkpoint_keys.inc(len(rows))
+            m = self.metrics
+            m.checkpoints.labels(store="local").inc()
+            if self.checkpointer.changelog is not None:
+                m.checkpoints.labels(store="kafka").inc()
+            m.checkpoint_seconds.observe(time.monotonic() - started)
+            m.last_checkpoint.set(time.time())
+
+    def commit_limit(self, short: str, partition: int) -> int | None:
+        """The highest offset the group may commit for this engine topic partition."""
+        return self.commit_cap.get((short, partition))
 
     # --- partitions -------------------------------------------------------------------
 
@@ -172,7 +302,9 @@ class LiveEngine:
         return check
 
     async def rebuild(self, p: int) -> PartitionEngine:
-        """Fold in what the group had consumed of p, and p's share of the broadcasts.
+        """Restore partition p: its newest checkpoint (local, or the Kafka changelog when
+        that is newer or the disk has none), then the input after the checkpoint's
+        positions up to where the group and the feeds stand.
 
         The clock follows only what every source is complete up to: the group's records
         up to its committed offsets, and broadcast records produced no later than the
@@ -181,22 +313,53 @@ class LiveEngine:
         started = time.monotonic()
         s = self.settings
         pe = PartitionEngine(p, s.partitions, self.new_engine(), SOURCES)
+        ckpt = await self.checkpointer.load(p) if self.checkpointer else None
+        wanted: dict[TopicPartition, Position] = {}
+        if ckpt is not None:
+            for (detector, key), raw in ckpt.states.items():
+                pe.engine.load_state(detector, key, decode_state(raw))
+            pe.load_meta(ckpt.meta)
+            for name, pos in ckpt.meta.positions.items():
+                topic, _, q = name.partition("/")
+                wanted[TopicPartition(s.topic(topic), int(q) if q else p)] = pos
+            pe.full_checkpoint = ckpt.source != "local" or not ckpt.current
+        if self.checkpointer is not None:  # dead-lettered since the checkpoint
+            pe.poisoned |= self.checkpointer.poisoned(p)
         group = [TopicPartition(s.topic(t), p) for t in ENGINE_TOPICS]
-        committed, ends = await group_positions(s.kafka_bootstrap, s.app_id, group,
-                                                **self.kafka)
+        committed, _ends = await group_positions(s.kafka_bootstrap, s.app_id, group,
+                                                 **self.kafka)
+        checked = await check_positions(s.kafka_bootstrap, wanted, self.metrics, **self.kafka)
         async with self.fuel_lock, self.registry_lock:
-            ranges = {tp: (0, committed[tp]) for tp in group}
+            ranges: dict[TopicPartition, tuple[int, int]] = {}
+            for tp in group:
+                short = tp.topic.removeprefix(s.topic_prefix)
+                c = checked.get(tp)
+                start = c.start if c is not None else 0
+                # The group may stand past the checkpoint (it never should: commits wait
+                # for checkpoints); what lies between is read here. A committed offset
+                # past the topic's end belongs to an earlier topic of that name.
+                end = min(committed[tp], _ends[tp])
+                pe.folded[short] = max(start, end) - 1
+                if c is not None and c.reason is None and wanted[tp].last:
+                    pe.last_fp[short] = wanted[tp].last or ""
+                ranges[tp] = (start, end)
             for feed in (self.fuel_feed, self.registry_feed):
+                short = feed.topic.removeprefix(s.topic_prefix)
                 for q, pos in feed.positions.items():
-                    ranges[TopicPartition(feed.topic, q)] = (0, pos)
+                    tp = TopicPartition(feed.topic, q)
+                    c = checked.get(tp)
+                    start = c.start if c is not None else 0
+                    pe.broadcast_from[f"{short}/{q}"] = start
+                    ranges[tp] = (start, pos)
             records = await read_ranges(s.kafka_bootstrap, ranges, **self.kafka)
             horizon = float("inf")
             merged: list[tuple[int, int, str, Event]] = []  # replayed in ts order
             for tp, batch in records.items():
                 short = tp.topic.removeprefix(s.topic_prefix)
                 if short in ENGINE_TOPICS:
-                    pe.folded[short] = committed[tp] - 1
-                    if committed[tp] < ends[tp]:
+                    if batch:
+                        pe.last_fp[short] = fingerprint(batch[-1][2], batch[-1][1])
+                    if committed[tp] < _ends[tp]:
                         horizon = min(horizon, batch[-1][2] if batch else 0)
                 for _offset, value, produced in batch:
                     if short in ENGINE_TOPICS:
@@ -211,11 +374,16 @@ class LiveEngine:
             for ts, produced, source, event in merged:
                 out.merge(pe.offer_events(source, [event], produced))
                 if produced <= horizon and event["kind"] in CLOCK_KINDS:
-                    pe.pending[source].pop()
+                    if pe.pending[source]:
+                        pe.pending[source].pop()
                     out.alerts += pe.engine.see_ts(ts)
             self.parts[p] = pe
         await self.sinks.add(out.alerts)
-        log.info("partition %d rebuilt from %d events in %.2f s", p, out.processed,
+        source = ckpt.source if ckpt is not None else "none"
+        self.metrics.restores.labels(source=source).inc()
+        self.metrics.restore_seconds.observe(time.monotonic() - started)
+        log.info("partition %d restored (checkpoint: %s, %d keys) and %d events after it, "
+                 "in %.2f s", p, source, len(ckpt.states) if ckpt else 0, out.processed,
                  time.monotonic() - started)
         return pe
 
@@ -278,6 +446,7 @@ class LiveEngine:
                 found.append(("deaths", item["person_id"], item))
             else:
                 self.registry.apply(item)
+                self.registry_dirty = True
         return found
 
     async def _deliver(self, records: list[ConsumerRecord[bytes, bytes]], topic: str) -> None:
@@ -286,8 +455,11 @@ class LiveEngine:
             for source, key, event in self._broadcast_events(topic, record.value or b""):
                 p = partition_for(key, self.settings.partitions)
                 pe = self.parts.get(p)
-                if pe is not None:  # not ours, or folded in when it is rebuilt
-                    await self.emit(pe.offer_events(source, [event], record.timestamp), pe)
+                # not ours, or folded in when it is rebuilt, or covered by its checkpoint
+                if pe is not None and pe.takes(topic, record.partition, record.offset):
+                    origin = (topic, record.partition, record.offset, record.value or b"")
+                    await self.emit(pe.offer_events(source, [event], record.timestamp, origin),
+                                    pe)
                     touched[p] = pe
         for pe in touched.values():
             await self.emit(pe.drain(self.horizon(pe), self.behind(pe)), pe)
@@ -337,15 +509,23 @@ class LiveEngine:
         m = self.metrics
         for kind, n in out.kinds.items():
             m.events.labels(kind=kind).inc(n)
+        acks = []
         for topic, p, offset, exc, raw in out.rejects:
             m.events_rejected.labels(kind=topic, reason=exc.reason).inc()
             m.dlq_records.labels(topic=topic).inc()
             record = dlq_record(self.settings.topic(topic), p, offset, exc, raw)
             key = f"{topic}/{p}/{offset}".encode()
-            await self.send(self.settings.topic("dlq"), key, orjson.dumps(record))
+            acks.append(await self.send(self.settings.topic("dlq"), key, orjson.dumps(record)))
         for key, event in out.forwards:
             event.pop("ts_ms", None)
-            await self.send(self.settings.topic("routed"), key.encode(), orjson.dumps([event]))
+            acks.append(await self.send(self.settings.topic("routed"), key.encode(),
+                                        orjson.dumps([event])))
+        if acks:
+            await asyncio.gather(*acks)  # a produce error raises here, not silently later
+        if pe is not None and pe.new_poison:
+            if self.checkpointer is not None:
+                self.checkpointer.local.add_poison(pe.partition, pe.new_poison)
+            pe.new_poison = []
         if out.alerts:
             for a in out.alerts:
                 m.alerts.labels(detector=a["detector"], severity=a["severity"]).inc()

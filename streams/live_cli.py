@@ -19,11 +19,11 @@ def _worker(args: argparse.Namespace) -> int:
 
     from streams.app import create_app
     from streams.embedded import create_topics
-    from streams.topics import ALL_TOPICS
+    from streams.topics import ALL_TOPICS, topic_configs
 
     settings = _settings(args)
     create_topics(settings.kafka_bootstrap, [settings.topic(t) for t in ALL_TOPICS],
-                  settings.partitions)
+                  settings.partitions, topic_configs(settings.topic_prefix))
     app = create_app(settings)
     level = "INFO" if args.verbose else "WARNING"
     logging.basicConfig(level=level)

@@ -16,6 +16,7 @@ read to its end (a producer with a fast clock cannot stall the engine).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,9 +26,11 @@ from typing import Any
 from detectors.engine import CLOCK_KINDS, Engine
 from detectors.events import Event, Rejected, decode_record
 from detectors.refuel import fuel_key
+from streams.checkpoint import Meta, Position, fingerprint
 from streams.topics import INPUT_TOPICS, max_bytes, partition_for
 
 MAX_HOPS = 3
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,6 +84,41 @@ class PartitionEngine:
         # source -> (produced_ms, ts_ms, wall arrival) of events not yet behind the clock
         self.pending: dict[str, deque[tuple[int, int, float]]] = {s: deque() for s in sources}
         self.last_input = wall()
+        self.last_fp: dict[str, str] = {}  # topic -> fingerprint of its last record taken in
+        # "fuel/3" -> the first offset of that broadcast partition this engine takes in
+        self.broadcast_from: dict[str, int] = {}
+        # (topic, its partition, offset) of poison records dead-lettered already
+        self.poisoned: set[tuple[str, int, int]] = set()
+        self.full_checkpoint = False  # the next checkpoint writes every key, not the changes
+        self.new_poison: list[tuple[str, int, int]] = []  # to be made durable at once
+
+    def takes(self, topic: str, partition: int, offset: int) -> bool:
+        """Whether a broadcast record is new to this engine (not covered by its checkpoint)."""
+        return offset >= self.broadcast_from.get(f"{topic}/{partition}", 0)
+
+    def checkpoint_meta(self, epoch_ms: int, broadcast: dict[str, Position]) -> Meta:
+        positions = {t: Position(off + 1, self.last_fp.get(t)) for t, off in self.folded.items()}
+        positions.update(broadcast)
+        return Meta(
+            partition=self.partition,
+            epoch_ms=epoch_ms,
+            positions=positions,
+            clock=self.engine.clock(),
+            pending={s: [[q[0], q[1]] for q in d] for s, d in self.pending.items() if d},
+            last_produced=dict(self.last_produced),
+            poisoned=[list(m) for m in sorted(self.poisoned)],
+        )
+
+    def load_meta(self, meta: Meta) -> None:
+        """The clock, held events and poison list of a checkpoint (positions are checked
+        against the broker by the caller)."""
+        self.engine.set_clock(meta.clock)
+        now = self.wall()
+        for source, held in meta.pending.items():
+            if source in self.pending:
+                self.pending[source].extend((int(a), int(b), now) for a, b in held)
+        self.last_produced.update(meta.last_produced)
+        self.poisoned.update((str(t), int(q), int(o)) for t, q, o in meta.poisoned)
 
     def seen(self, topic: str, offset: int) -> bool:
         """True for a record already taken in (a redelivery after a rebuild)."""
@@ -89,7 +127,9 @@ class PartitionEngine:
     def offer(self, topic: str, offset: int, raw: bytes, produced_ms: int = 0) -> Outcome:
         """Decode one record of `topic` (short name) and apply its events."""
         out = Outcome()
-        self.folded[topic] = max(offset, self.folded.get(topic, -1))
+        if offset > self.folded.get(topic, -1):
+            self.folded[topic] = offset
+            self.last_fp[topic] = fingerprint(produced_ms, raw)
         self.last_produced[topic] = max(produced_ms, self.last_produced.get(topic, 0))
         default_kind, allowed = INPUT_TOPICS.get(topic, (None, None))
         mine: list[Event] = []
@@ -111,20 +151,41 @@ class PartitionEngine:
                 out.forwards.append((key, item))
                 continue
             mine.append(item)
-        out.merge(self.offer_events(topic, mine, produced_ms))
+        out.merge(self.offer_events(topic, mine, produced_ms,
+                                    (topic, self.partition, offset, raw)))
         return out
 
-    def offer_events(self, source: str, events: list[Event], produced_ms: int = 0) -> Outcome:
-        """Apply decoded events that belong here; the clock waits for `drain`."""
+    def offer_events(self, source: str, events: list[Event], produced_ms: int = 0,
+                     origin: tuple[str, int, int, bytes] | None = None) -> Outcome:
+        """Apply decoded events that belong here; the clock waits for `drain`.
+
+        An event a detector fails on is a poison record: its record goes to the DLQ once
+        (`origin` names it; `poisoned` remembers it through restarts) and the partition
+        carries on with the next event.
+        """
         out = Outcome()
         now = self.last_input = self.wall()
         pending = self.pending[source]
         engine = self.engine
         for event in events:
             kind = event["kind"]
+            try:
+                alerts = engine.process(event, advance=False)
+            except Exception as exc:  # one failing event never stops the partition
+                log.exception("partition %d: the engine failed on a %s event", self.partition,
+                              kind)
+                topic, part, offset, raw = origin or (source, -1, -1, b"")
+                mark = (topic, part, offset)
+                if mark not in self.poisoned:
+                    self.poisoned.add(mark)
+                    self.new_poison.append(mark)
+                    out.rejects.append((topic, part, offset, Rejected(
+                        "record", "engine error",
+                        f"the engine failed on it ({type(exc).__name__}: {exc})"), raw))
+                continue
             out.kinds[kind] = out.kinds.get(kind, 0) + 1
             out.processed += 1
-            out.alerts += engine.process(event, advance=False)
+            out.alerts += alerts
             if kind in CLOCK_KINDS:
                 pending.append((produced_ms, event["ts_ms"], now))
         return out

@@ -66,9 +66,20 @@ def read_lines(path: Path, zone: Zone) -> Iterator[Line]:
                 yield Line(last_ts, fallback, None, raw, None)
                 continue
             key = obj.get(KEY_FIELD[kind])
+            if topic == "registry" and isinstance(key, str):
+                # The registry topic is compacted: one record per fact version survives,
+                # so its key is the fact's identity and effective time.
+                key = registry_key(kind, key, obj.get("ts"), obj)
             with contextlib.suppress(ValueError):
                 last_ts = zone.parse(obj.get("ts"))
             yield Line(last_ts, topic, key.encode() if isinstance(key, str) else None, raw, obj)
+
+
+def registry_key(kind: str, ident: str, ts: Any, obj: dict[str, Any]) -> str:
+    """`kind:id@ts` (assets also name the asset): distinct for every version of a fact."""
+    if kind == "asset":
+        ident = f"{ident}/{obj.get('asset_kind')}/{obj.get('asset_id')}"
+    return f"{kind}:{ident}@{ts}"
 
 
 def merged(paths: list[Path], zone: Zone) -> Iterator[Line]:

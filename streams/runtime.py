@@ -1,8 +1,12 @@
 """`sunlight up` and `sunlight demo`: the whole system on one machine.
 
-Starts the embedded Kafka-protocol broker (Tansu) and Redis server (Valkey), creates the
-topics, starts a worker and the dashboard as child processes, prints where each listens,
-and stops everything it started on Ctrl-C or SIGTERM.
+Starts the embedded Kafka-protocol broker (Tansu) and Redis server (Valkey, with an
+append-only file in the data dir, so alerts, cases and the audit ledger survive a
+restart), creates the topics, starts a worker and the dashboard as child processes, prints
+where each listens, restarts a worker or dashboard that dies (with backoff, and a message),
+and stops everything it started on Ctrl-C or SIGTERM: the worker first, which writes a
+final checkpoint. The broker is memory-only: the worker's checkpoints (in the state dir)
+are what carry the engine's state across a restart.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 
 from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
 from streams.settings import Settings
-from streams.topics import ALL_TOPICS
+from streams.topics import ALL_TOPICS, topic_configs
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -38,6 +42,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
     )
     if settings.clock_end:
         env["SUNLIGHT_CLOCK_END"] = settings.clock_end
+    if settings.state_dir:
+        env["SUNLIGHT_STATE_DIR"] = settings.state_dir
     return env
 
 
@@ -62,7 +68,7 @@ def wait_http(url: str, timeout_s: float = 60.0, alive: Callable[[], bool] = lam
     return False
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -81,17 +87,20 @@ class System:
     def __init__(self, settings: Settings, kafka_port: int | None = None,
                  redis_port: int | None = None, log_dir: Path | None = None) -> None:
         self.kafka = EmbeddedKafka(kafka_port, partitions=settings.partitions)
-        self.redis = EmbeddedRedis(redis_port)
+        self.redis = EmbeddedRedis(redis_port, data_dir=Path(settings.data_dir) / "redis",
+                                   appendonly=True, appendfsync="everysec")
         self.settings = settings
         self.log_dir = log_dir
         self.children: list[subprocess.Popen[bytes]] = []
+        self.commands: dict[int, tuple[list[str], dict[str, str], str]] = {}
 
     def start(self) -> Settings:
         self.kafka.start()
         self.redis.start()
         s = replace(self.settings, kafka_bootstrap=self.kafka.bootstrap,
                     redis_url=self.redis.url)
-        create_topics(s.kafka_bootstrap, [s.topic(t) for t in ALL_TOPICS], s.partitions)
+        create_topics(s.kafka_bootstrap, [s.topic(t) for t in ALL_TOPICS], s.partitions,
+                      topic_configs(s.topic_prefix))
         self.settings = s
         return s
 
@@ -100,7 +109,16 @@ class System:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.children.append(proc)
+        self.commands[proc.pid] = (cmd, env, name)
+        if self.log_dir:  # for operators (and tests): which process is the worker now
+            (self.log_dir / f"{name}.pid").write_text(f"{proc.pid}\n")
         return proc
+
+    def respawn(self, proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+        """Start a child that exited again, in its place."""
+        cmd, env, name = self.commands.pop(proc.pid)
+        self.children.remove(proc)
+        return self.spawn(cmd, env, name)
 
     def stop(self) -> None:
         for proc in reversed(self.children):
@@ -145,14 +163,50 @@ def run_up(settings: Settings, feed: Callable[[Settings], None] | None = None,
         print("ready", flush=True)
         if feed is not None:
             threading.Thread(target=feed, args=(s,), daemon=True).start()
+        supervisor = Supervisor(system)
         while not stop.is_set():
-            if any(p.poll() is not None for p in system.children):
-                print("a child process exited; stopping", file=sys.stderr)
+            if not (system.kafka.running and system.redis.running):
+                print("the embedded broker or Redis exited; stopping", file=sys.stderr)
                 return 1
+            supervisor.check()
             stop.wait(0.5)
         return 0
     finally:
         system.stop()
+
+
+class Supervisor:
+    """Restarts a child that died, after a backoff that doubles while it keeps dying
+    (1 s up to 60 s) and resets once it has run a minute."""
+
+    def __init__(self, system: System, clock: Callable[[], float] = time.monotonic) -> None:
+        self.system = system
+        self.clock = clock
+        self.delay: dict[str, float] = {}
+        self.started: dict[str, float] = {}
+        self.due: dict[int, float] = {}  # pid of a dead child -> when to start it again
+        self.restarts = 0
+
+    def check(self) -> None:
+        now = self.clock()
+        for proc in list(self.system.children):
+            name = self.system.commands[proc.pid][2]
+            if proc.poll() is None:
+                if now - self.started.setdefault(name, now) > 60:
+                    self.delay[name] = 1.0
+                continue
+            if proc.pid not in self.due:
+                delay = self.delay.get(name, 1.0)
+                self.due[proc.pid] = now + delay
+                self.delay[name] = min(delay * 2, 60.0)
+                print(f"{name} exited with code {proc.returncode}; restarting it in "
+                      f"{delay:.0f} s (log: {name}.log)", file=sys.stderr, flush=True)
+            elif now >= self.due[proc.pid]:
+                del self.due[proc.pid]
+                self.system.respawn(proc)
+                self.started[name] = now
+                self.restarts += 1
+                print(f"{name} restarted", file=sys.stderr, flush=True)
 
 
 def default_ports(settings: Settings) -> Settings:

@@ -26,6 +26,9 @@ ENV = {
     "SUNLIGHT_APP_ID": "app_id",
     "SUNLIGHT_CLOCK_END": "clock_end",
     "SUNLIGHT_DATA_DIR": "data_dir",
+    "SUNLIGHT_STATE_DIR": "state_dir",
+    "SUNLIGHT_CHECKPOINT_INTERVAL_S": "checkpoint_interval_s",
+    "SUNLIGHT_CHECKPOINT_KAFKA": "checkpoint_kafka",
     "SUNLIGHT_KAFKA_SECURITY_PROTOCOL": "kafka_security_protocol",
     "SUNLIGHT_KAFKA_SASL_MECHANISM": "kafka_sasl_mechanism",
     "SUNLIGHT_KAFKA_SASL_USERNAME": "kafka_sasl_username",
@@ -48,6 +51,9 @@ class Settings:
     worker_port: int = 6066
     clock_end: str | None = None  # backfills: the clock never passes this instant
     data_dir: str = "/tmp/sunlight"
+    state_dir: str | None = None  # checkpoints; default: <data_dir>/state
+    checkpoint_interval_s: float = 10.0
+    checkpoint_kafka: bool = True  # also to the compacted changelog topic `<prefix>state`
     group_timeout_s: float = 6.0  # Tansu joins a group only after the rebalance timeout
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
@@ -66,6 +72,12 @@ class Settings:
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    @property
+    def state_path(self) -> Path:
+        """Where this app's checkpoints live."""
+        base = Path(self.state_dir) if self.state_dir else Path(self.data_dir) / "state"
+        return base / self.app_id
+
 
 def _hide_password(url: str) -> str:
     parsed = urlparse(url)
@@ -80,6 +92,13 @@ def _coerce(name: str, value: Any) -> Any:
         return int(value)
     if kind == "float":
         return float(value)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"{name}: {value!r} is not a boolean (true/false)")
+        return text in ("1", "true", "yes", "on")
     if kind == "Path":
         return Path(value)
     return None if value in ("", None) else str(value)
@@ -114,6 +133,9 @@ def load_settings(
     scheme = urlparse(settings.redis_url).scheme
     if scheme not in ("redis", "rediss", "unix"):
         raise ValueError(f"redis url: scheme {scheme!r} is not redis, rediss or unix")
+    if settings.checkpoint_interval_s <= 0:
+        raise ValueError(
+            f"checkpoint_interval_s: {settings.checkpoint_interval_s} is not above 0")
     if settings.partitions < 1:
         raise ValueError(f"partitions: {settings.partitions} is below 1")
     return settings

@@ -19,7 +19,17 @@ INPUT_TOPICS: dict[str, tuple[str | None, frozenset[str]]] = {
 ENGINE_TOPICS = ("gps", "payments", "reviews", "routed")
 BROADCAST_TOPICS = ("fuel", "registry")
 OUTPUT_TOPICS = ("alerts", "dlq")
-ALL_TOPICS = (*INPUT_TOPICS, "routed", *OUTPUT_TOPICS)
+ALL_TOPICS = (*INPUT_TOPICS, "routed", *OUTPUT_TOPICS, "state")
+# Kept for ever, one record per key: reference facts (keyed by identity and effective time,
+# so every version stays) and the engine's checkpoint changelog. The lag keeps a checkpoint
+# cut short by a crash from compacting away the one before it.
+COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000"}
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {"registry": COMPACTED, "state": COMPACTED}
+
+
+def topic_configs(prefix: str) -> dict[str, dict[str, str]]:
+    """Topic configs by full topic name, for `create_topics`."""
+    return {prefix + name: dict(conf) for name, conf in TOPIC_CONFIGS.items()}
 
 
 # Re-routed records hold events that passed the 1 MiB check, plus a little envelope.

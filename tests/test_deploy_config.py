@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from streams.topics import ALL_TOPICS
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 OPS = ROOT / "config" / "ops"
@@ -45,7 +47,6 @@ HISTOGRAM_METRICS: frozenset[str] = frozenset({"sunlight_event_lag_seconds"})
 # Series that Prometheus itself makes for every target.
 SYNTHETIC_SERIES: frozenset[str] = frozenset({"up"})
 
-KAFKA_TOPICS = ("gps", "fuel", "payments", "reviews", "registry", "alerts", "dlq")
 WORKER_METRICS_PORT = 9101
 SEVERITIES = {"info", "warning", "critical"}
 DUMMY_ENV = {"REDIS_PASSWORD": "test-only-redis", "GRAFANA_ADMIN_PASSWORD": "test-only-grafana"}
@@ -264,9 +265,14 @@ def test_topics_created_by_one_shot_job(compose: dict[str, Any]) -> None:
     script = "\n".join(job["command"])
     assert "kafka-topics.sh" in script and "--create" in script and "--if-not-exists" in script
     assert job["environment"]["TOPIC_PREFIX"] == "${SUNLIGHT_TOPIC_PREFIX:-sunlight.}"
-    loop = re.search(r"for t in ([\w ]+); do", script)
-    assert loop is not None
-    assert set(loop.group(1).split()) == set(KAFKA_TOPICS)
+    loops = re.findall(r"for t in ([\w ]+); do", script)
+    created = {t for loop in loops for t in loop.split()}
+    assert created == set(ALL_TOPICS)  # every topic the engine uses, no more
+    # Reference facts and checkpoints are kept for ever: compacted, never deleted by age.
+    blocks = re.findall(r"for t in ([\w ]+); do(.*?)done", script, re.S)
+    kept = {t for names, body in blocks if "cleanup.policy=compact" in body
+            for t in names.split()}
+    assert kept == {"registry", "state"}
 
 
 def test_redis_aof_and_password(compose: dict[str, Any]) -> None:
