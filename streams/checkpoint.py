@@ -23,7 +23,6 @@ and read from its start instead of being skipped.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import sqlite3
 import threading
@@ -35,6 +34,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams.feeds import fingerprint, watermarks
+
+__all__ = ["fingerprint"]
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -43,11 +46,6 @@ STATE_PREFIX = b"s\x1f"
 FETCH_BYTES = 16 * 1024 * 1024
 
 StateRow = tuple[str, str, bytes | None]  # detector, key, encoded state (None: dropped)
-
-
-def fingerprint(produced_ms: int, value: bytes) -> str:
-    """What identifies one record of a topic: its CreateTime and a hash of its value."""
-    return f"{produced_ms}:{hashlib.blake2b(value, digest_size=8).hexdigest()}"
 
 
 @dataclass
@@ -251,8 +249,9 @@ class KafkaChangelog:
             await self._producer.stop()
             self._producer = None
 
-    async def write(self, meta: Meta, rows: Iterable[StateRow]) -> None:
-        """The changed keys, then the marker; returns once the broker has all of them."""
+    async def write(self, meta: Meta, rows: Iterable[StateRow]) -> int:
+        """The changed keys, then the marker; returns, once the broker has all of them,
+        the changelog's end right after the marker."""
         assert self._producer is not None
         p = meta.partition
         header = [("v", str(FORMAT_VERSION).encode())]
@@ -261,18 +260,12 @@ class KafkaChangelog:
                    for d, k, value in rows]
         futures.append(await self._producer.send(self.topic, meta.to_bytes(), MARKER_KEY,
                                                  partition=p, headers=header))
-        await asyncio.gather(*futures)
+        done = await asyncio.gather(*futures)
+        return int(done[-1].offset) + 1
 
     async def end(self, partition: int) -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    **self.kafka)
-        await consumer.start()
-        try:
-            tp = TopicPartition(self.topic, partition)
-            ends = await consumer.end_offsets([tp])
-            return int(ends[tp])
-        finally:
-            await consumer.stop()
+        tp = TopicPartition(self.topic, partition)
+        return (await watermarks(self.bootstrap, [tp], **self.kafka))[tp][1]
 
     async def load(self, partition: int) -> Checkpoint | None:
         """The newest complete checkpoint of `partition` in the changelog, if any."""
@@ -283,7 +276,7 @@ class KafkaChangelog:
         try:
             tp = TopicPartition(self.topic, partition)
             consumer.assign([tp])
-            end = (await consumer.end_offsets([tp]))[tp]
+            end = (await watermarks(self.bootstrap, [tp], **self.kafka))[tp][1]
             await consumer.seek_to_beginning(tp)
             confirmed: dict[tuple[str, str], bytes] = {}
             tail: dict[tuple[str, str], bytes | None] = {}
@@ -355,6 +348,5 @@ class Checkpointer:
                     worker: dict[str, bytes]) -> None:
         if self.changelog is not None:
             for meta, rows, _replace in parts:
-                await self.changelog.write(meta, rows)
-                meta.changelog_next = await self.changelog.end(meta.partition)
+                meta.changelog_next = await self.changelog.write(meta, rows)
         await asyncio.to_thread(self.local.write, parts, worker)

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from streams.checkpoint import fingerprint
+
+def fingerprint(produced_ms: int, value: bytes) -> str:
+    """What identifies one record of a topic: its CreateTime and a hash of its value."""
+    return f"{produced_ms}:{hashlib.blake2b(value, digest_size=8).hexdigest()}"
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +137,8 @@ class BroadcastFeed:
     async def caught_up(self, timeout_s: float = 30.0) -> None:
         """Wait until every record on the topic now has been handled."""
         assert self._consumer is not None
-        ends = await self._consumer.end_offsets(list(self._consumer.assignment()))
+        marks = await watermarks(self.bootstrap, list(self._consumer.assignment()), **self.kafka)
+        ends = {tp: high for tp, (_low, high) in marks.items()}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while any(self.positions.get(tp.partition, 0) < end for tp, end in ends.items()):
@@ -158,10 +163,10 @@ async def group_positions(
         for tp in tps:
             committed = await consumer.committed(tp)
             out[tp] = committed if committed is not None and committed >= 0 else 0
-        ends = await consumer.end_offsets(tps)
-        return out, dict(ends)
     finally:
         await consumer.stop()
+    ends = await watermarks(bootstrap, tps, **kafka)
+    return out, {tp: high for tp, (_low, high) in ends.items()}
 
 
 async def read_ranges(
@@ -197,13 +202,35 @@ async def read_ranges(
 async def watermarks(
     bootstrap: str, tps: list[TopicPartition], **kafka: Any
 ) -> dict[TopicPartition, tuple[int, int]]:
-    """(first offset still on the broker, end offset) of each partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka)
+    """(first offset still on the broker, end offset) of each partition.
+
+    The end is the high watermark of a fetch response, not ListOffsets: Tansu 0.6 answers
+    ListOffsets(latest) with the base offset of the last batch plus one.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=1,
+                                fetch_max_wait_ms=10, **kafka)
     await consumer.start()
     try:
         starts = await consumer.beginning_offsets(tps)
-        ends = await consumer.end_offsets(tps)
-        return {tp: (int(starts[tp]), int(ends[tp])) for tp in tps}
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, starts[tp])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        high: dict[TopicPartition, int] = {}
+        while len(high) < len(tps) and loop.time() < deadline:
+            todo = [tp for tp in tps if tp not in high]
+            await consumer.getmany(*todo, timeout_ms=200, max_records=1)
+            for tp in todo:
+                known = consumer.highwater(tp)
+                if known is not None:
+                    high[tp] = int(known)
+                    consumer.pause(tp)
+        missing = [tp for tp in tps if tp not in high]
+        if missing:
+            raise TimeoutError(f"no high watermark for {missing} after 30 s")
+        return {tp: (int(starts[tp]), high[tp]) for tp in tps}
     finally:
         await consumer.stop()
 
@@ -211,7 +238,8 @@ async def watermarks(
 async def fetch_at(
     bootstrap: str, offsets: dict[TopicPartition, int], **kafka: Any
 ) -> dict[TopicPartition, tuple[int, bytes] | None]:
-    """(CreateTime, value) of the record at each given offset, None where there is none."""
+    """(CreateTime, value) of the record at each given offset (each below its partition's
+    end), None where there is none."""
     found: dict[TopicPartition, tuple[int, bytes] | None] = {tp: None for tp in offsets}
     if not offsets:
         return found

@@ -237,6 +237,7 @@ class LiveEngine:
                                       for q, pos in self.registry_feed.positions.items()},
                     })
                     self.registry_dirty = False
+            serialised = time.monotonic()
             try:
                 await self.flush()
                 await self.checkpointer.write([(m, rows, full) for _pe, m, rows, full in parts],
@@ -258,8 +259,14 @@ class LiveEngine:
             m.checkpoints.labels(store="local").inc()
             if self.checkpointer.changelog is not None:
                 m.checkpoints.labels(store="kafka").inc()
-            m.checkpoint_seconds.observe(time.monotonic() - started)
+            took = time.monotonic() - started
+            m.checkpoint_seconds.observe(took)
             m.last_checkpoint.set(time.time())
+            size = sum(len(v or b"") for _pe, _m, rows, _f in parts for _d, _k, v in rows)
+            log.log(logging.WARNING if took > self.settings.checkpoint_interval_s else
+                    logging.INFO, "checkpoint of %d partitions: %d keys, %d bytes in %.2f s "
+                    "(serialise %.2f s)", len(parts), sum(len(r) for *_x, r, _f in parts), size,
+                    took, serialised - started)
 
     def commit_limit(self, short: str, partition: int) -> int | None:
         """The highest offset the group may commit for this engine topic partition."""

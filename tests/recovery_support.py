@@ -3,13 +3,15 @@ positions from its state database, compare them with the broker."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import sqlite3
 from pathlib import Path
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from streams.feeds import watermarks
 from streams.topics import ENGINE_TOPICS
 
 
@@ -51,13 +53,20 @@ def checkpoint_positions(state_db: Path) -> dict[tuple[str, int], int]:
 
 def end_offsets(bootstrap: str, topics: list[str], partitions: int,
                 prefix: str = "sunlight.") -> dict[tuple[str, int], int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        tps = [TopicPartition(prefix + t, p) for t in topics for p in range(partitions)]
-        ends = consumer.end_offsets(tps)
-        return {(tp.topic.removeprefix(prefix), tp.partition): int(n) for tp, n in ends.items()}
-    finally:
-        consumer.close()
+    """High watermarks from fetch responses (Tansu's ListOffsets answers the last batch's
+    base offset plus one)."""
+    tps = [TopicPartition(prefix + t, p) for t in topics for p in range(partitions)]
+    marks = asyncio.run(watermarks(bootstrap, tps))
+    return {(tp.topic.removeprefix(prefix), tp.partition): high
+            for tp, (_low, high) in marks.items()}
+
+
+def coverage(state_db: Path, bootstrap: str, partitions: int) -> str:
+    """What a checkpoint covers against what the broker holds, for failure messages."""
+    have = checkpoint_positions(state_db)
+    ends = end_offsets(bootstrap, [*ENGINE_TOPICS, "fuel", "registry"], partitions)
+    return "\n".join(f"{t}[{p}]: checkpoint {have.get((t, p), 0)} / end {end}"
+                     for (t, p), end in sorted(ends.items()) if end > 0)
 
 
 def covers_everything(state_db: Path, bootstrap: str, partitions: int) -> bool:

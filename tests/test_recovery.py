@@ -17,7 +17,7 @@ import pytest
 import redis
 from kafka.admin import KafkaAdminClient
 from live_support import ROOT, SAMPLE, expected, live_system, subjects, wait_for
-from recovery_support import covers_everything, split_sample
+from recovery_support import coverage, covers_everything, split_sample
 
 from streams.embedded import create_topics, free_port
 from streams.producer import produce
@@ -55,7 +55,7 @@ def test_restart_after_the_input_is_gone(tmp_path: Path) -> None:
         worker = system.start_worker(**env)
         produce([first], system.bootstrap)
         assert wait_for(lambda: covers_everything(db, system.bootstrap, 4), 180), (
-            system.log_tail())
+            coverage(db, system.bootstrap, 4) + system.log_tail())
         before = {a["alert_id"] for a in system.alerts()}
         assert before, "the first half raises alerts"
         system.kill(worker)
