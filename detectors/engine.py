@@ -23,7 +23,7 @@ from detectors.reviews import ReviewDetector, node_sla
 from detectors.timeutil import Zone
 from detectors.vehicle import VehicleDetector
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 2: vehicle tracks packed (detectors.track), serialised by codec
 CLOCK_KINDS = frozenset({"gps", "fuel", "payment", "review"})  # activity moves the clock
 
 
@@ -167,7 +167,8 @@ class Engine:
     # --- snapshots -----------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything needed to carry on after a restart, JSON-compatible."""
+        """Everything needed to carry on after a restart; `codec.dumps` serialises it
+        (plain JSON but for the packed GPS tracks) and `codec.loads` reads it back."""
         return {
             "version": SNAPSHOT_VERSION,
             "max_ts": self.max_ts,

@@ -3,6 +3,12 @@ transactions waiting for a GPS decision, and the local dates awaiting the off-ho
 
 Fuel transactions are keyed by the vehicle checked (the card's binding at `ts`, else the
 plate keyed in), so that a vehicle's GPS and its fuel meet in one state.
+
+The state keeps only what is not empty: `fixes` (a packed track) always; `pending`,
+`done`, `days`, `decided_upto` and `next` when they hold something. A key with nothing
+pending (a vehicle gone quiet, a mistyped plate, a `card:` key) is forgotten once its
+fixes and its decided transactions have expired: `track_retention` after both its last
+fix and the end of its last decided date, and `DONE_KEPT_MS` after its last transaction.
 """
 
 from __future__ import annotations
@@ -29,31 +35,32 @@ class VehicleDetector:
         self, key: str, state: State | None, event: Event, ctx: Context
     ) -> State | None:
         if state is None:
-            state = {"fixes": [], "pending": {}, "done": {}, "days": [], "decided_upto": None,
-                     "next": None}
+            state = {"fixes": track.new()}
         if event["kind"] == "gps":
             ts = event["ts_ms"]
             if track.insert(state["fixes"], ts, event["lat"], event["lon"]):
                 day = ctx.zone.local_day(ts)
-                upto = state["decided_upto"]
-                days = state["days"]
+                upto = state.get("decided_upto")
+                days = state.setdefault("days", [])
                 if (upto is None or day > upto) and day not in days:
                     days.append(day)
                     days.sort()
-                    state["next"] = self._next(state, ctx)
+                    self._set_next(state, ctx)
+                elif not days:
+                    del state["days"]
             return state
         txn = event["txn_id"]
-        if txn in state["pending"] or txn in state["done"]:
+        if txn in state.get("pending", ()) or txn in state.get("done", ()):
             return state  # the same transaction delivered again
         refuel.on_arrival(event, ctx)
-        state["pending"][txn] = refuel.pending_entry(event, ctx)
-        state["next"] = self._next(state, ctx)
+        state.setdefault("pending", {})[txn] = refuel.pending_entry(event, ctx)
+        self._set_next(state, ctx)
         return state
 
     def on_timer(self, key: str, state: State, ctx: Context) -> State | None:
         wm = ctx.watermark_ms
         fixes = state["fixes"]
-        pending = state["pending"]
+        pending = state.get("pending", {})
         for txn in sorted(pending, key=lambda t: (pending[t]["due"], t)):
             entry = pending[txn]
             if entry["due"] > wm:
@@ -63,37 +70,59 @@ class VehicleDetector:
                 entry["due"] = entry["ts"] + ctx.config.fuel_after_ms + ctx.config.fuel_grace_ms
                 if entry["due"] > wm or not refuel.decide(key, txn, entry, fixes, ctx):
                     continue
-            state["done"][txn] = entry["ts"]
+            state.setdefault("done", {})[txn] = entry["ts"]
             del pending[txn]
-        days = state["days"]
+        days = state.get("days", [])
         while days and ctx.zone.day_start_ms(days[0] + 1) <= wm:
             day = days.pop(0)
             off_hours.decide(key, day, fixes, ctx)
             state["decided_upto"] = day
         self._prune(state, ctx)
-        if not (state["fixes"] or state["pending"] or state["done"] or state["days"]):
+        for name in ("pending", "done", "days"):
+            if name in state and not state[name]:
+                del state[name]
+        if not (fixes or "pending" in state or "done" in state or "days" in state):
             return None
-        state["next"] = self._next(state, ctx)
+        self._set_next(state, ctx)
         return state
 
     def next_timer(self, state: State, ctx: Context) -> int | None:
         due: int | None = state.get("next")  # kept current by every change that moves it
         return due
 
+    def _set_next(self, state: State, ctx: Context) -> None:
+        due = self._next(state, ctx)
+        if due is None:
+            state.pop("next", None)
+        else:
+            state["next"] = due
+
     def _next(self, state: State, ctx: Context) -> int | None:
-        dues = [entry["due"] for entry in state["pending"].values()]
-        if state["days"]:
+        dues: list[int] = [entry["due"] for entry in state.get("pending", {}).values()]
+        if state.get("days"):
             dues.append(ctx.zone.day_start_ms(state["days"][0] + 1))
-        return min(dues) if dues else None
+        if dues:
+            return min(dues)
+        # Nothing pending: wake once everything kept has expired, to forget the key.
+        ends: list[int] = []
+        span = track.span(state["fixes"])
+        if span is not None:
+            last = span[1]
+            if state.get("decided_upto") is not None:
+                last = max(last, ctx.zone.day_start_ms(state["decided_upto"] + 1))
+            ends.append(last + ctx.config.track_retention_ms + 1)
+        if state.get("done"):
+            ends.append(max(state["done"].values()) + DONE_KEPT_MS + 1)
+        return max(ends) if ends else None
 
     def _prune(self, state: State, ctx: Context) -> None:
         wm = ctx.watermark_ms
         keep_from = wm - ctx.config.track_retention_ms
-        for entry in state["pending"].values():
+        for entry in state.get("pending", {}).values():
             keep_from = min(keep_from, entry["ts"] - ctx.config.fuel_before_ms)
-        if state["days"]:
+        if state.get("days"):
             keep_from = min(keep_from, ctx.zone.day_start_ms(state["days"][0]))
         track.drop_before(state["fixes"], keep_from)
-        done = state["done"]
+        done = state.get("done", {})
         for txn in [t for t, ts in done.items() if ts < wm - DONE_KEPT_MS]:
             del done[txn]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import orjson
 import pytest
 from support import (
     CONFIG,
@@ -26,6 +25,7 @@ from support import (
     vehicle,
 )
 
+from detectors import codec
 from detectors.engine import Engine
 
 UNTIL = "2026-11-01T00:00:00+08:00"
@@ -120,7 +120,7 @@ def test_state_survives_a_json_round_trip_after_every_event(
     alerts = []
     for e in scenario:
         alerts += eng.process(dict(e))
-        snap = orjson.loads(orjson.dumps(eng.snapshot()))
+        snap = codec.loads(codec.dumps(eng.snapshot()))
         eng = engine()
         eng.restore(snap)
     alerts += eng.advance_to(ZONE.parse(UNTIL))
@@ -162,10 +162,10 @@ def test_unknown_kinds_are_ignored(scenario: list[dict[str, Any]]) -> None:
     for i, e in enumerate(scenario):
         alerts += eng.process(dict(e))
         if i % 3 == 0:
-            before = orjson.dumps(eng.snapshot())
+            before = codec.dumps(eng.snapshot())
             alien = {"kind": "teleport", "ts_ms": e["ts_ms"] + 10**9, "x": 1}
             assert eng.process(alien) == []
-            assert orjson.dumps(eng.snapshot()) == before
+            assert codec.dumps(eng.snapshot()) == before
     alerts += eng.advance_to(ZONE.parse(UNTIL))
     assert alerts == replay(scenario)
 
