@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
+from detectors import codec
 from detectors.calendar import WorkCalendar
 from detectors.config import EngineConfig
 from detectors.engine import Engine
@@ -62,11 +63,11 @@ def wall_ms() -> int:
 
 
 def encode_state(state: Any) -> bytes:
-    return orjson.dumps(state)
+    return codec.dumps(state)
 
 
 def decode_state(raw: bytes) -> Any:
-    return orjson.loads(raw)
+    return codec.loads(raw)
 
 
 async def _no_flush() -> None:
