@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 
-from detectors import codec
 from detectors.calendar import WorkCalendar
 from detectors.config import EngineConfig
 from detectors.engine import Engine
@@ -28,6 +27,7 @@ from detectors.refuel import fuel_key
 from detectors.registry import Registry
 from detectors.timeutil import Zone
 from sinks.metrics import Metrics
+from streams import state_codec
 from streams.checkpoint import (
     FORMAT_VERSION,
     Checkpointer,
@@ -63,11 +63,11 @@ def wall_ms() -> int:
 
 
 def encode_state(state: Any) -> bytes:
-    return codec.dumps(state)
+    return state_codec.encode(state)
 
 
 def decode_state(raw: bytes) -> Any:
-    return codec.loads(raw)
+    return state_codec.decode(raw)
 
 
 async def _no_flush() -> None:
