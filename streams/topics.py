@@ -13,10 +13,17 @@ INPUT_TOPICS: dict[str, tuple[str | None, frozenset[str]]] = {
     "payments": ("payment", frozenset({"payment"})),
     "reviews": ("review", frozenset({"review"})),
     "registry": (None, REGISTRY_KINDS),
+    # project funds (contract/funds.md)
+    "applications": ("application", frozenset({"application"})),
+    "projects": (None, frozenset({"grant", "followup"})),
+    "invoices": ("invoice", frozenset({"invoice"})),
+    "tax": ("tax_invoice", frozenset({"tax_invoice"})),
+    "bank": ("bank_payment", frozenset({"bank_payment"})),
 }
 # The engine reads these co-partitioned topics; `routed` carries events re-keyed to their
 # entity (fuel by the vehicle checked, deaths by person, records that came with a wrong key).
-ENGINE_TOPICS = ("gps", "payments", "reviews", "routed")
+ENGINE_TOPICS = ("gps", "payments", "reviews", "routed",
+                 "applications", "projects", "invoices", "tax", "bank")
 BROADCAST_TOPICS = ("fuel", "registry")
 OUTPUT_TOPICS = ("alerts", "dlq")
 ALL_TOPICS = (*INPUT_TOPICS, "routed", *OUTPUT_TOPICS)
