@@ -73,18 +73,19 @@ class ProjectDetector:
 
     def on_timer(self, key: str, state: State, ctx: Context) -> State | None:
         wm = ctx.watermark_ms
-        for gid in sorted(state["grants"], key=lambda g: (state["grants"][g]["ts"], g)):
-            grant = state["grants"][gid]
-            for detector in (IDLE, INSPECTION):
-                due = grant[detector]
-                if due is None or due > wm:
-                    continue
-                grant[detector] = None
-                types = USE_TYPES if detector == IDLE else frozenset({"inspection"})
-                if not any(
-                    grant["ts"] <= ts < due and t in types for ts, t in state["signs"].values()
-                ):
-                    self._raise(key, gid, grant, detector, state, ctx)
+        grants = state["grants"]
+        due_now = sorted(
+            (g[d], gid, d) for gid, g in grants.items() for d in (IDLE, INSPECTION)
+            if g[d] is not None and g[d] <= wm
+        )
+        for due, gid, detector in due_now:  # in deadline order
+            grant = grants[gid]
+            grant[detector] = None
+            types = USE_TYPES if detector == IDLE else frozenset({"inspection"})
+            if not any(
+                grant["ts"] <= ts < due and t in types for ts, t in state["signs"].values()
+            ):
+                self._raise(key, gid, grant, detector, state, ctx)
         self._prune(state, ctx)
         return state if state["grants"] or state["signs"] else None
 
