@@ -28,7 +28,7 @@ from detectors.registry import Registry
 from detectors.timeutil import Zone
 from sinks.metrics import Metrics
 from streams.feeds import BroadcastFeed, group_positions, read_ranges
-from streams.partition import CLOCK_KINDS, MAX_HOPS, Outcome, PartitionEngine, entity_key
+from streams.partition import CLOCK_KINDS, Outcome, PartitionEngine, belongs
 from streams.settings import Settings
 from streams.topics import ENGINE_TOPICS, INPUT_TOPICS, max_bytes, partition_for
 
@@ -231,10 +231,7 @@ class LiveEngine:
                 pe.engine.check(item)
             except Rejected:
                 continue
-            if partition_for(entity_key(item, pe.engine), self.settings.partitions) == (
-                pe.partition
-            ) or item.get("_hops", 0) >= MAX_HOPS:
-                found.append(item)
+            found += belongs(item, pe.engine, pe.partition, self.settings.partitions)
         return found
 
     def keep_only(self, assigned: set[int]) -> None:

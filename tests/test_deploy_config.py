@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from streams.topics import ALL_TOPICS
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 OPS = ROOT / "config" / "ops"
@@ -45,7 +47,8 @@ HISTOGRAM_METRICS: frozenset[str] = frozenset({"sunlight_event_lag_seconds"})
 # Series that Prometheus itself makes for every target.
 SYNTHETIC_SERIES: frozenset[str] = frozenset({"up"})
 
-KAFKA_TOPICS = ("gps", "fuel", "payments", "reviews", "registry", "alerts", "dlq")
+KAFKA_TOPICS = ("gps", "fuel", "payments", "reviews", "registry", "alerts", "dlq",
+                "applications", "projects", "invoices", "tax", "bank", "routed")
 WORKER_METRICS_PORT = 9101
 SEVERITIES = {"info", "warning", "critical"}
 DUMMY_ENV = {"REDIS_PASSWORD": "test-only-redis", "GRAFANA_ADMIN_PASSWORD": "test-only-grafana"}
@@ -266,7 +269,7 @@ def test_topics_created_by_one_shot_job(compose: dict[str, Any]) -> None:
     assert job["environment"]["TOPIC_PREFIX"] == "${SUNLIGHT_TOPIC_PREFIX:-sunlight.}"
     loop = re.search(r"for t in ([\w ]+); do", script)
     assert loop is not None
-    assert set(loop.group(1).split()) == set(KAFKA_TOPICS)
+    assert set(loop.group(1).split()) == set(KAFKA_TOPICS) == set(ALL_TOPICS)
 
 
 def test_redis_aof_and_password(compose: dict[str, Any]) -> None:
