@@ -28,7 +28,7 @@ from detectors.registry import Registry
 from detectors.timeutil import Zone
 from sinks.metrics import Metrics
 from streams.feeds import BroadcastFeed, group_positions, read_ranges
-from streams.partition import CLOCK_KINDS, Outcome, PartitionEngine, belongs
+from streams.partition import CLOCK_KINDS, Outcome, PartitionEngine, belongs, routes
 from streams.settings import Settings
 from streams.topics import ENGINE_TOPICS, INPUT_TOPICS, max_bytes, partition_for
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 Send = Callable[[str, bytes, bytes], Awaitable[Any]]
 # (short topic, partition, folded offset, CreateTime of its last record) -> complete until
 GroupHorizon = Callable[[str, int, int, int], float]
-SOURCES = (*ENGINE_TOPICS, "fuel", "deaths")
+SOURCES = (*ENGINE_TOPICS, "fuel", "deaths", "invoices")
 # A record stamped (CreateTime) this long before a poll may still be on its way to the log.
 PRODUCE_MARGIN_MS = 2000
 DLQ_RAW_LIMIT = 64 * 1024
@@ -117,6 +117,10 @@ class LiveEngine:
                                            self.registry_lock, **self.kafka)
         self.fuel_feed = BroadcastFeed(boot, settings.topic("fuel"), self._on_fuel,
                                        self.fuel_lock, **self.kafka)
+        # Invoice uploads are broadcast too: each belongs to its invoice and its project,
+        # and a repartition hop would lag it behind its project's clock (see feeds.py).
+        self.invoice_feed = BroadcastFeed(boot, settings.topic("invoices"), self._on_invoices,
+                                          self.fuel_lock, **self.kafka)
         self.group_horizon: GroupHorizon = lambda _t, _p, _o, _c: float("inf")
         self.group_behind: Callable[[str, int, int], bool] = lambda _t, _p, _o: False
         self.group_highwater: Callable[[str, int], int | None] = lambda _t, _p: None
@@ -130,8 +134,10 @@ class LiveEngine:
         await self.registry_feed.start()
         await self.registry_feed.caught_up()
         await self.fuel_feed.start()
+        await self.invoice_feed.start()
 
     async def stop(self) -> None:
+        await self.invoice_feed.stop()
         await self.fuel_feed.stop()
         await self.registry_feed.stop()
 
@@ -156,6 +162,8 @@ class LiveEngine:
                 return self.fuel_feed.complete_until() - PRODUCE_MARGIN_MS
             if source == "deaths":
                 return self.registry_feed.complete_until() - PRODUCE_MARGIN_MS
+            if source == "invoices":
+                return self.invoice_feed.complete_until() - PRODUCE_MARGIN_MS
             return self.group_horizon(source, pe.partition, pe.folded.get(source, -1),
                                       pe.last_produced.get(source, 0))
 
@@ -167,6 +175,8 @@ class LiveEngine:
                 return not self.fuel_feed.at_end()
             if source == "deaths":
                 return not self.registry_feed.at_end()
+            if source == "invoices":
+                return not self.invoice_feed.at_end()
             return self.group_behind(source, pe.partition, pe.folded.get(source, -1))
 
         return check
@@ -186,7 +196,7 @@ class LiveEngine:
                                                 **self.kafka)
         async with self.fuel_lock, self.registry_lock:
             ranges = {tp: (0, committed[tp]) for tp in group}
-            for feed in (self.fuel_feed, self.registry_feed):
+            for feed in (self.fuel_feed, self.registry_feed, self.invoice_feed):
                 for q, pos in feed.positions.items():
                     ranges[TopicPartition(feed.topic, q)] = (0, pos)
             records = await read_ranges(s.kafka_bootstrap, ranges, **self.kafka)
@@ -273,6 +283,8 @@ class LiveEngine:
                 found.append(("fuel", fuel_key(item, self.router.ctx), item))
             elif item["kind"] == "death":
                 found.append(("deaths", item["person_id"], item))
+            elif item["kind"] == "invoice":  # one copy for its invoice, one for its project
+                found += [("invoices", key, copy) for key, copy in routes(item, self.router)]
             else:
                 self.registry.apply(item)
         return found
@@ -291,6 +303,9 @@ class LiveEngine:
 
     async def _on_registry(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         await self._deliver(records, "registry")
+
+    async def _on_invoices(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        await self._deliver(records, "invoices")
 
     async def _on_fuel(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         # A binding (or revocation) produced before the fuel must be known before we key

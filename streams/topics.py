@@ -22,9 +22,8 @@ INPUT_TOPICS: dict[str, tuple[str | None, frozenset[str]]] = {
 }
 # The engine reads these co-partitioned topics; `routed` carries events re-keyed to their
 # entity (fuel by the vehicle checked, deaths by person, records that came with a wrong key).
-ENGINE_TOPICS = ("gps", "payments", "reviews", "routed",
-                 "applications", "projects", "invoices", "tax", "bank")
-BROADCAST_TOPICS = ("fuel", "registry")
+ENGINE_TOPICS = ("gps", "payments", "reviews", "routed", "applications", "projects", "tax", "bank")
+BROADCAST_TOPICS = ("fuel", "registry", "invoices")  # invoices: to invoice and project
 OUTPUT_TOPICS = ("alerts", "dlq")
 ALL_TOPICS = (*INPUT_TOPICS, "routed", *OUTPUT_TOPICS)
 

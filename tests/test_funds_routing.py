@@ -1,7 +1,8 @@
-"""Live routing of the funds kinds without a broker: the sample's records go to the
-partitions their (often wrong or missing) record keys pick, re-routed events go through a
-`routed` queue, and four partition engines together raise exactly the replay's alerts.
-An invoice upload reaches both its invoice's partition and its project's."""
+"""Live routing of the funds kinds without a broker, as the worker does it: records of the
+engine topics go to the partitions their (often wrong or missing) record keys pick and
+re-routed events go through a `routed` queue; invoice uploads are broadcast and each
+partition takes the copies that belong to it (its invoice's and its project's). Four
+partition engines together raise exactly the replay's alerts."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from paths import FUNDS_SAMPLE
 from support import engine
 
 from detectors.base import alert_id
-from streams.partition import PartitionEngine, routes
+from detectors.events import Rejected, decode_record
+from streams.partition import Outcome, PartitionEngine, routes
 from streams.producer import KIND_TOPIC
-from streams.topics import ENGINE_TOPICS, partition_for
+from streams.topics import ENGINE_TOPICS, INPUT_TOPICS, partition_for
 
 PARTITIONS = 4
 
@@ -29,16 +31,30 @@ def run_partitions(seed: int) -> tuple[list[dict], int]:
     for p in range(PARTITIONS):
         eng = engine()
         eng.clock_end = eng.zone.parse(expected["until"])
-        engines.append(PartitionEngine(p, PARTITIONS, eng, ENGINE_TOPICS))
+        engines.append(PartitionEngine(p, PARTITIONS, eng, (*ENGINE_TOPICS, "invoices")))
     alerts: list[dict] = []
     rejects = 0
     routed: deque[tuple[str, bytes]] = deque()
-    offsets = {t: 0 for t in ENGINE_TOPICS}
+    offsets = dict.fromkeys(ENGINE_TOPICS, 0)
 
     def offer(p: int, topic: str, raw: bytes) -> None:
-        nonlocal rejects
         offsets[topic] += 1
         out = engines[p].offer(topic, offsets[topic], raw)
+        settle(p, out)
+
+    def broadcast(raw: bytes) -> None:
+        nonlocal rejects
+        default, allowed = INPUT_TOPICS["invoices"]
+        for item in decode_record(raw, engines[0].engine.zone, default, allowed):
+            if isinstance(item, Rejected):
+                rejects += 1  # the validator agent's, once
+                continue
+            for key, copy in routes(item, engines[0].engine):
+                p = partition_for(key, PARTITIONS)
+                settle(p, engines[p].offer_events("invoices", [copy]))
+
+    def settle(p: int, out: Outcome) -> None:
+        nonlocal rejects
         out.merge(engines[p].drain(lambda _s: float("inf"), force=True))
         alerts.extend(out.alerts)
         rejects += len(out.rejects)
@@ -54,7 +70,10 @@ def run_partitions(seed: int) -> tuple[list[dict], int]:
             key = rng.choice([None, "wrong", obj.get("project_id"), obj.get("invoice_no"),
                               obj.get("org_id")])
             p = rng.randrange(PARTITIONS) if not key else partition_for(key, PARTITIONS)
-            offer(p, topic, raw)
+            if topic == "invoices":
+                broadcast(raw)
+            else:
+                offer(p, topic, raw)
             while routed:
                 key, value = routed.popleft()
                 offer(partition_for(key, PARTITIONS), "routed", value)
