@@ -9,6 +9,7 @@ application that arrives late still raises the later one, once.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from detectors.base import Context, State
@@ -18,6 +19,12 @@ from detectors.timeutil import DAY_MS
 from detectors.titles import at_least, normalise
 
 DETECTOR = "duplicate_application"
+
+
+@lru_cache(maxsize=16)
+def _fraction(value: float) -> Fraction:
+    """The configured threshold as written (0.85 is 17/20, not the float's binary value)."""
+    return Fraction(str(value))
 
 
 def _order(app: dict[str, Any], app_id: str) -> tuple[int, str]:
@@ -30,6 +37,8 @@ class ApplicationDetector:
     kinds = frozenset({"application"})
 
     def key(self, event: Event, ctx: Context) -> str | None:
+        if not ctx.config.enabled(DETECTOR):
+            return None  # switched off: no state, no similarity computed
         org: str = event["org_id"]
         return org
 
@@ -53,7 +62,7 @@ class ApplicationDetector:
             "unit": unit_of(event),
         }
         rule = ctx.config.rule(DETECTOR)
-        threshold = Fraction(str(rule.num("similarity")))
+        threshold = _fraction(rule.num("similarity"))
         window = int(rule.num("window_days") * DAY_MS)
         raised = state["raised"]
         # The new one as the later of a pair, then as the earlier one of others.

@@ -5,13 +5,22 @@ is strictly before it; it is decided once the clock reaches it."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from weakref import WeakKeyDictionary
 
 from detectors.base import Context
+from detectors.calendar import WorkCalendar
+
+# calendar -> (local date, N) -> the N-th working day after it: deadlines repeat a lot.
+_LAST: WeakKeyDictionary[WorkCalendar, dict[tuple[date, int], date]] = WeakKeyDictionary()
 
 
 def deadline(ts_ms: int, working_days: int, ctx: Context) -> tuple[int, date]:
     """(the deadline instant, the date whose end it is)."""
-    last = ctx.calendar.add_working_days(ctx.zone.local_date(ts_ms), working_days)
+    start = ctx.zone.local_date(ts_ms)
+    known = _LAST.setdefault(ctx.calendar, {})
+    last = known.get((start, working_days))
+    if last is None:
+        last = known[start, working_days] = ctx.calendar.add_working_days(start, working_days)
     return ctx.zone.date_start_ms(last + timedelta(days=1)), last
 
 

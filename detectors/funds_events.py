@@ -54,13 +54,22 @@ def check_character(code17: str) -> str:
     return CODE_CHARSET[(31 - total % 31) % 31]
 
 
+_VALID: dict[str, None] = {}  # codes seen valid (an enterprise recurs), bounded
+_VALID_MAX = 100_000
+
+
 def _credit_code(ev: Event, field: str) -> None:
     value = ev.get(field)
     if value is None:
         raise Rejected(field, "required", "is required")
     if not isinstance(value, str):
         raise Rejected(field, "wrong type", f"{_show(value)} is not a string")
+    if value in _VALID:
+        return  # valid, and already upper case
     code = value.upper()
+    if code in _VALID:
+        ev[field] = code
+        return
     if len(code) != 18:
         raise Rejected(
             field, "bad credit code", f"{_show(value)} has {len(value)} characters, not 18"
@@ -77,6 +86,9 @@ def _credit_code(ev: Event, field: str) -> None:
         raise Rejected(
             field, "check character", f"check character is {code[17]!r}, expected {expected!r}"
         )
+    if len(_VALID) >= _VALID_MAX:
+        _VALID.clear()
+    _VALID[code] = None
     ev[field] = code
 
 

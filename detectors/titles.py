@@ -8,7 +8,6 @@ the threshold), with rapidfuzz's cutoff skipping pairs that cannot reach it.
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from fractions import Fraction
 
@@ -25,8 +24,9 @@ def at_least(a: str, b: str, threshold: Fraction) -> Fraction | None:
     total = len(a) + len(b)
     if total == 0:
         return None
-    # similarity >= t  <=>  distance <= (1 - t) * total
-    max_distance = math.floor((1 - threshold) * total)
+    # similarity >= p/q  <=>  distance <= (1 - p/q) * total, in integers
+    p, q = threshold.numerator, threshold.denominator
+    max_distance = ((q - p) * total) // q
     if abs(len(a) - len(b)) > max_distance:
         return None
     distance = Indel.distance(a, b, score_cutoff=max_distance)
