@@ -28,6 +28,15 @@ DETECTORS = (
     "payment_after_death",
     "duplicate_payment",
     "review_overdue",
+    # project funds (contract/funds.md)
+    "duplicate_application",
+    "funds_idle",
+    "inspection_overdue",
+    "invoice_unverified",
+    "invoice_mismatch",
+    "invoice_reused",
+    "invoice_unpaid",
+    "payment_invoice_mismatch",
 )
 SEVERITIES = ("low", "medium", "high", "critical")
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"

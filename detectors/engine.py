@@ -13,11 +13,14 @@ import heapq
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from detectors.applications import ApplicationDetector
 from detectors.base import Alert, Context, Detector, State
 from detectors.calendar import WorkCalendar
 from detectors.config import EngineConfig
 from detectors.events import Event, Rejected
+from detectors.invoices import InvoiceDetector
 from detectors.payments import PayeeDetector
+from detectors.projects import ProjectDetector
 from detectors.registry import Registry
 from detectors.reviews import ReviewDetector, node_sla
 from detectors.timeutil import Zone
@@ -25,10 +28,13 @@ from detectors.vehicle import VehicleDetector
 
 SNAPSHOT_VERSION = 2  # 2: vehicle tracks packed (detectors.track), serialised by codec
 CLOCK_KINDS = frozenset({"gps", "fuel", "payment", "review"})  # activity moves the clock
+# Project funds: all six kinds are activity (contract/funds.md).
+CLOCK_KINDS |= {"application", "grant", "followup", "invoice", "tax_invoice", "bank_payment"}
 
 
 def default_detectors() -> list[Detector]:
-    return [VehicleDetector(), PayeeDetector(), ReviewDetector()]
+    return [VehicleDetector(), PayeeDetector(), ReviewDetector(),
+            ApplicationDetector(), ProjectDetector(), InvoiceDetector()]
 
 
 class Engine:

@@ -123,7 +123,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             inner = aiokafka_consumer(app)
             polled = inner.last_poll_timestamp(tp) if inner is not None else None
             return float(polled) - PRODUCE_MARGIN_MS if polled else float("inf")
-        return float(last_produced)
+        # Records stamped in the same millisecond as the last one may still be unread.
+        return float(last_produced) - 1
 
     def group_behind(short: str, p: int, folded: int) -> bool:
         high = app.consumer.highwater(TP(prefix + short, p))

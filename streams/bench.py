@@ -462,6 +462,14 @@ def main(out: Path | None = None, quick: bool = False) -> int:
             print(f"replay: {results['replay']['replay_events_per_s']:,.0f} ev/s vs orjson "
                   f"loop {results['replay']['orjson_loop_events_per_s']:,.0f} ev/s "
                   f"(ratio {results['replay']['ratio']:.3f})", flush=True)
+        from streams.bench_funds import bench_funds
+
+        apps = 10_000 if quick else 100_000
+        results["funds_replay"] = f = bench_funds(apps, tmp)
+        print(f"funds replay ({apps:,} applications, {f['events']:,} events): "
+              f"{f['with_similarity']['events_per_s']:,.0f} ev/s with title similarity "
+              f"(blocked by enterprise), {f['without_similarity']['events_per_s']:,.0f} ev/s "
+              "without", flush=True)
         for vehicles in ((1000,) if quick else (1000, 10_000)):
             m = bench_memory(vehicles)
             results[f"memory_{vehicles}"] = m

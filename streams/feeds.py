@@ -118,7 +118,8 @@ class BroadcastFeed:
                 polled = self._consumer.last_poll_timestamp(tp)
                 until = min(until, float(polled) if polled else 0.0)
             else:
-                until = min(until, float(self.last_produced.get(p, 0)))
+                # records stamped in the same millisecond as the last may still be unread
+                until = min(until, float(self.last_produced.get(p, 0)) - 1)
         return until
 
     async def complete_to(self, produced_ms: int, timeout_s: float = 5.0) -> None:

@@ -40,7 +40,7 @@ from streams.checkpoint import (
     fingerprint,
 )
 from streams.feeds import BroadcastFeed, group_positions, read_ranges
-from streams.partition import CLOCK_KINDS, MAX_HOPS, Outcome, PartitionEngine, entity_key
+from streams.partition import CLOCK_KINDS, Outcome, PartitionEngine, belongs, routes
 from streams.recovery import check_positions
 from streams.settings import Settings
 from streams.topics import ENGINE_TOPICS, INPUT_TOPICS, max_bytes, partition_for
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
 # (short topic, partition, folded offset, CreateTime of its last record) -> complete until
 GroupHorizon = Callable[[str, int, int, int], float]
-SOURCES = (*ENGINE_TOPICS, "fuel", "deaths")
+SOURCES = (*ENGINE_TOPICS, "fuel", "deaths", "invoices")
 # A record stamped (CreateTime) this long before a poll may still be on its way to the log.
 PRODUCE_MARGIN_MS = 2000
 DLQ_RAW_LIMIT = 64 * 1024
@@ -145,6 +145,10 @@ class LiveEngine:
                                            self.registry_lock, **self.kafka)
         self.fuel_feed = BroadcastFeed(boot, settings.topic("fuel"), self._on_fuel,
                                        self.fuel_lock, **self.kafka)
+        # Invoice uploads are broadcast too: each belongs to its invoice and its project,
+        # and a repartition hop would lag it behind its project's clock (see feeds.py).
+        self.invoice_feed = BroadcastFeed(boot, settings.topic("invoices"), self._on_invoices,
+                                          self.fuel_lock, **self.kafka)
         self.group_horizon: GroupHorizon = lambda _t, _p, _o, _c: float("inf")
         self.group_behind: Callable[[str, int, int], bool] = lambda _t, _p, _o: False
         self.group_highwater: Callable[[str, int], int | None] = lambda _t, _p: None
@@ -173,6 +177,11 @@ class LiveEngine:
         await self.registry_feed.start()
         await self.registry_feed.caught_up()
         await self.fuel_feed.start()
+        await self.invoice_feed.start()
+
+    def feeds(self) -> tuple[BroadcastFeed, ...]:
+        """The broadcast feeds, each read whole by every worker."""
+        return (self.fuel_feed, self.registry_feed, self.invoice_feed)
 
     async def _restore_registry(self, local: LocalStore) -> None:
         """The reference facts this worker knew, and where its registry feed stood: a new
@@ -192,6 +201,7 @@ class LiveEngine:
 
     async def stop(self) -> None:
         await self.checkpoint()
+        await self.invoice_feed.stop()
         await self.fuel_feed.stop()
         await self.registry_feed.stop()
         if self.checkpointer is not None:
@@ -214,7 +224,7 @@ class LiveEngine:
             async with self.fuel_lock, self.registry_lock:
                 epoch = wall_ms()
                 broadcast: dict[str, Position] = {}
-                for feed in (self.fuel_feed, self.registry_feed):
+                for feed in self.feeds():
                     short = feed.topic.removeprefix(self.settings.topic_prefix)
                     for q, pos in feed.positions.items():
                         broadcast[f"{short}/{q}"] = Position(pos, feed.last_fp.get(q))
@@ -294,6 +304,8 @@ class LiveEngine:
                 return self.fuel_feed.complete_until() - PRODUCE_MARGIN_MS
             if source == "deaths":
                 return self.registry_feed.complete_until() - PRODUCE_MARGIN_MS
+            if source == "invoices":
+                return self.invoice_feed.complete_until() - PRODUCE_MARGIN_MS
             return self.group_horizon(source, pe.partition, pe.folded.get(source, -1),
                                       pe.last_produced.get(source, 0))
 
@@ -305,6 +317,8 @@ class LiveEngine:
                 return not self.fuel_feed.at_end()
             if source == "deaths":
                 return not self.registry_feed.at_end()
+            if source == "invoices":
+                return not self.invoice_feed.at_end()
             return self.group_behind(source, pe.partition, pe.folded.get(source, -1))
 
         return check
@@ -351,7 +365,7 @@ class LiveEngine:
                 if c is not None and c.reason is None and wanted[tp].last:
                     pe.last_fp[short] = wanted[tp].last or ""
                 ranges[tp] = (start, end)
-            for feed in (self.fuel_feed, self.registry_feed):
+            for feed in self.feeds():
                 short = feed.topic.removeprefix(s.topic_prefix)
                 for q, pos in feed.positions.items():
                     tp = TopicPartition(feed.topic, q)
@@ -407,10 +421,7 @@ class LiveEngine:
                 pe.engine.check(item)
             except Rejected:
                 continue
-            if partition_for(entity_key(item, pe.engine), self.settings.partitions) == (
-                pe.partition
-            ) or item.get("_hops", 0) >= MAX_HOPS:
-                found.append(item)
+            found += belongs(item, pe.engine, pe.partition, self.settings.partitions)
         return found
 
     def keep_only(self, assigned: set[int]) -> None:
@@ -452,6 +463,8 @@ class LiveEngine:
                 found.append(("fuel", fuel_key(item, self.router.ctx), item))
             elif item["kind"] == "death":
                 found.append(("deaths", item["person_id"], item))
+            elif item["kind"] == "invoice":  # one copy for its invoice, one for its project
+                found += [("invoices", key, copy) for key, copy in routes(item, self.router)]
             else:
                 self.registry.apply(item)
                 self.registry_dirty = True
@@ -474,6 +487,9 @@ class LiveEngine:
 
     async def _on_registry(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         await self._deliver(records, "registry")
+
+    async def _on_invoices(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        await self._deliver(records, "invoices")
 
     async def _on_fuel(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         # A binding (or revocation) produced before the fuel must be known before we key

@@ -25,6 +25,7 @@ from typing import Any
 
 from detectors.engine import CLOCK_KINDS, Engine
 from detectors.events import Event, Rejected, decode_record
+from detectors.funds_events import FUNDS_KEY_FIELD
 from detectors.refuel import fuel_key
 from streams.checkpoint import Meta, Position, fingerprint
 from streams.topics import INPUT_TOPICS, max_bytes, partition_for
@@ -57,10 +58,31 @@ def entity_key(event: Event, engine: Engine) -> str:
     kind = event["kind"]
     if kind == "fuel":
         return fuel_key(event, engine.ctx)
+    if kind == "invoice" and event.get("_route") == "project":
+        project: str = event["project_id"]
+        return project
     field_name = {"gps": "vehicle_id", "payment": "payee_id", "review": "case_id",
-                  "death": "person_id"}.get(kind, f"{kind}_id")
+                  "death": "person_id", **FUNDS_KEY_FIELD}.get(kind, f"{kind}_id")
     key: str = event[field_name]
     return key
+
+
+def routes(event: Event, engine: Engine) -> list[tuple[str, Event]]:
+    """(key, event) for each entity an event belongs to. An invoice upload belongs to its
+    invoice and its project: one copy for each, marked `_route` so that only that key
+    family takes it in (contract/funds.md)."""
+    if event["kind"] != "invoice" or "_route" in event:
+        return [(entity_key(event, engine), event)]
+    copies = (dict(event, _route="invoice"), dict(event, _route="project"))
+    return [(entity_key(copy, engine), copy) for copy in copies]
+
+
+def belongs(event: Event, engine: Engine, partition: int, partitions: int) -> list[Event]:
+    """The copies of an event that partition `partition` takes in (rebuild)."""
+    return [
+        copy for key, copy in routes(event, engine)
+        if partition_for(key, partitions) == partition or copy.get("_hops", 0) >= MAX_HOPS
+    ]
 
 
 class PartitionEngine:
@@ -143,14 +165,14 @@ class PartitionEngine:
             except Rejected as exc:
                 out.rejects.append((topic, self.partition, offset, exc, raw))
                 continue
-            key = entity_key(item, self.engine)
-            if partition_for(key, self.partitions) != self.partition and (
-                item.get("_hops", 0) < MAX_HOPS
-            ):
-                item["_hops"] = item.get("_hops", 0) + 1
-                out.forwards.append((key, item))
-                continue
-            mine.append(item)
+            for key, copy in routes(item, self.engine):
+                if partition_for(key, self.partitions) != self.partition and (
+                    copy.get("_hops", 0) < MAX_HOPS
+                ):
+                    copy["_hops"] = copy.get("_hops", 0) + 1
+                    out.forwards.append((key, copy))
+                    continue
+                mine.append(copy)
         out.merge(self.offer_events(topic, mine, produced_ms,
                                     (topic, self.partition, offset, raw)))
         return out
@@ -183,8 +205,9 @@ class PartitionEngine:
                         "record", "engine error",
                         f"the engine failed on it ({type(exc).__name__}: {exc})"), raw))
                 continue
-            out.kinds[kind] = out.kinds.get(kind, 0) + 1
-            out.processed += 1
+            if event.get("_route") != "project":  # an upload's second copy is not counted
+                out.kinds[kind] = out.kinds.get(kind, 0) + 1
+                out.processed += 1
             out.alerts += alerts
             if kind in CLOCK_KINDS:
                 pending.append((produced_ms, event["ts_ms"], now))

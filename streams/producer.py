@@ -34,6 +34,12 @@ KIND_TOPIC = {
     "card": "registry",
     "station": "registry",
     "death": "registry",
+    "application": "applications",
+    "grant": "projects",
+    "followup": "projects",
+    "invoice": "invoices",
+    "tax_invoice": "tax",
+    "bank_payment": "bank",
 }
 
 

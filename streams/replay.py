@@ -26,7 +26,9 @@ from detectors.engine import Engine
 from detectors.events import MAX_RECORD_BYTES, Event, Rejected, decode_record, validate
 from detectors.timeutil import Zone
 
-FILE_KINDS = {"gps": "gps", "fuel": "fuel", "payments": "payment", "reviews": "review"}
+FILE_KINDS = {"gps": "gps", "fuel": "fuel", "payments": "payment", "reviews": "review",
+              "applications": "application", "invoices": "invoice", "tax": "tax_invoice",
+              "bank": "bank_payment"}
 
 
 @dataclass

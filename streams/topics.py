@@ -13,11 +13,17 @@ INPUT_TOPICS: dict[str, tuple[str | None, frozenset[str]]] = {
     "payments": ("payment", frozenset({"payment"})),
     "reviews": ("review", frozenset({"review"})),
     "registry": (None, REGISTRY_KINDS),
+    # project funds (contract/funds.md)
+    "applications": ("application", frozenset({"application"})),
+    "projects": (None, frozenset({"grant", "followup"})),
+    "invoices": ("invoice", frozenset({"invoice"})),
+    "tax": ("tax_invoice", frozenset({"tax_invoice"})),
+    "bank": ("bank_payment", frozenset({"bank_payment"})),
 }
 # The engine reads these co-partitioned topics; `routed` carries events re-keyed to their
 # entity (fuel by the vehicle checked, deaths by person, records that came with a wrong key).
-ENGINE_TOPICS = ("gps", "payments", "reviews", "routed")
-BROADCAST_TOPICS = ("fuel", "registry")
+ENGINE_TOPICS = ("gps", "payments", "reviews", "routed", "applications", "projects", "tax", "bank")
+BROADCAST_TOPICS = ("fuel", "registry", "invoices")  # invoices: to invoice and project
 OUTPUT_TOPICS = ("alerts", "dlq")
 ALL_TOPICS = (*INPUT_TOPICS, "routed", *OUTPUT_TOPICS, "state")
 # Kept for ever, one record per key: reference facts (keyed by identity and effective time,

@@ -8,6 +8,7 @@ import random
 from typing import Any
 
 import pytest
+from funds_support import OTHER_ORG, SELLER, application, bank, followup, grant, invoice, tax
 from support import (
     CONFIG,
     DEPOT,
@@ -68,7 +69,47 @@ def case_scenario() -> list[dict[str, Any]]:
     ]
 
 
-SCENARIOS = {"vehicle": vehicle_scenario, "payee": payee_scenario, "case": case_scenario}
+def org_scenario() -> list[dict[str, Any]]:
+    title = "沈阳市冷链物流仓储中心建设项目"
+    return [
+        application("A1", "2026-03-02T10:00:00+08:00", title=title),
+        application("A2", "2026-03-02T10:04:00+08:00", title=title + "。", department="科技局"),
+        application("A3", "2026-03-02T10:07:00+08:00", title="浑南区集成电路封装测试示范工程"),
+        application("A4", "2026-03-02T10:09:00+08:00", title="浑南区集成电路封装测试示范工程二期"),
+        application("A5", "2026-03-02T10:12:00+08:00", title=title, org=SELLER),
+        application("A6", "2027-03-01T10:00:00+08:00", title=title),
+    ]
+
+
+def project_scenario() -> list[dict[str, Any]]:
+    return [
+        grant("G1", "P1", "2026-06-01T10:00:00+08:00"),
+        followup("F1", "P1", "report", "2026-06-01T10:05:00+08:00"),
+        grant("G2", "P2", "2026-06-01T10:03:00+08:00"),
+        followup("F2", "P2", "inspection", "2026-06-01T10:08:00+08:00"),
+        invoice("26211000000000000009", "P2", "2026-06-01T10:09:00+08:00"),
+        grant("G3", "P3", "2026-06-01T10:02:00+08:00"),
+        followup("F3", "P3", "report", "2026-06-01T09:59:00+08:00"),
+    ]
+
+
+def invoice_scenario() -> list[dict[str, Any]]:
+    one, two = "26211000000000000001", "2100103158-00000025"
+    return [
+        invoice(one, "P1", "2026-05-11T10:00:00+08:00", total=100.0),
+        tax(one, "2026-05-11T10:03:00+08:00", total=100.0),
+        invoice(one, "P2", "2026-05-11T10:04:00+08:00", total=100.0),
+        tax(one, "2026-05-11T10:06:00+08:00", status="void"),
+        bank("B1", one, "P1", "2026-05-11T10:07:00+08:00", amount=60.0),
+        bank("B2", one, "P1", "2026-05-11T10:09:00+08:00", amount=60.0),
+        bank("B3", one, "P1", "2026-05-11T10:12:00+08:00", amount=1.0),
+        invoice(two, "P3", "2026-05-11T10:13:00+08:00"),
+        bank("B4", two, "P3", "2026-05-11T10:15:00+08:00", payee=OTHER_ORG),
+    ]
+
+
+SCENARIOS = {"vehicle": vehicle_scenario, "payee": payee_scenario, "case": case_scenario,
+             "org": org_scenario, "project": project_scenario, "invoice": invoice_scenario}
 
 
 def in_arrival_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

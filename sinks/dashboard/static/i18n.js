@@ -1,4 +1,6 @@
 // UI strings, Chinese first. t(key) reads the current language.
+import { FUNDS_DETECTORS, FUNDS_STRINGS } from "./i18n_funds.js";
+
 const STRINGS = {
   zh: {
     brand: "阳光 实时监督", motto: "阳光是最好的防腐剂", username: "用户名", password: "密码",
@@ -83,7 +85,10 @@ const DETECTORS = {
   payment_after_death: ["死亡后仍发放", "Payment after death"],
   duplicate_payment: ["重复发放", "Duplicate payment"],
   review_overdue: ["审批超期", "Review overdue"],
+  ...FUNDS_DETECTORS,
 };
+Object.assign(STRINGS.zh, FUNDS_STRINGS.zh);
+Object.assign(STRINGS.en, FUNDS_STRINGS.en);
 const SEVERITIES = { critical: ["严重", "Critical"], high: ["高", "High"],
   medium: ["中", "Medium"], low: ["低", "Low"] };
 const STATUSES = { open: ["待处理", "Open"], acknowledged: ["已受理", "Acknowledged"],
