@@ -7,7 +7,7 @@ plate keyed in), so that a vehicle's GPS and its fuel meet in one state.
 
 from __future__ import annotations
 
-from detectors import off_hours, refuel, track
+from detectors import fuel_economy, off_hours, place_stay, refuel, refuel_repeat, track
 from detectors.base import Context, State
 from detectors.events import Event
 from detectors.timeutil import DAY_MS
@@ -46,6 +46,8 @@ class VehicleDetector:
         if txn in state["pending"] or txn in state["done"]:
             return state  # the same transaction delivered again
         refuel.on_arrival(event, ctx)
+        refuel_repeat.on_fuel(key, state, event, ctx)
+        fuel_economy.on_fuel(key, state, event, ctx)
         state["pending"][txn] = refuel.pending_entry(event, ctx)
         state["next"] = self._next(state, ctx)
         return state
@@ -69,9 +71,13 @@ class VehicleDetector:
         while days and ctx.zone.day_start_ms(days[0] + 1) <= wm:
             day = days.pop(0)
             off_hours.decide(key, day, fixes, ctx)
+            place_stay.decide(key, day, fixes, ctx)
+            fuel_economy.on_day(state, day, fixes, ctx)
             state["decided_upto"] = day
+        fuel_economy.on_timer(key, state, ctx)
         self._prune(state, ctx)
-        if not (state["fixes"] or state["pending"] or state["done"] or state["days"]):
+        if not (state["fixes"] or state["pending"] or state["done"] or state["days"]
+                or state.get("fills") or state.get("fuel_months") or state.get("day_km")):
             return None
         state["next"] = self._next(state, ctx)
         return state
@@ -84,6 +90,9 @@ class VehicleDetector:
         dues = [entry["due"] for entry in state["pending"].values()]
         if state["days"]:
             dues.append(ctx.zone.day_start_ms(state["days"][0] + 1))
+        month_due = fuel_economy.next_due(state, ctx)
+        if month_due is not None:
+            dues.append(month_due)
         return min(dues) if dues else None
 
     def _prune(self, state: State, ctx: Context) -> None:
@@ -94,6 +103,7 @@ class VehicleDetector:
         if state["days"]:
             keep_from = min(keep_from, ctx.zone.day_start_ms(state["days"][0]))
         track.drop_before(state["fixes"], keep_from)
+        refuel_repeat.prune(state, ctx)
         done = state["done"]
         for txn in [t for t, ts in done.items() if ts < wm - DONE_KEPT_MS]:
             del done[txn]
