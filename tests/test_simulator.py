@@ -127,7 +127,11 @@ def test_city_sample_evaluates_perfect(tmp_path: Path) -> None:
     alerts = tmp_path / "alerts.jsonl"
     with alerts.open("wb") as f:
         replay_files([SAMPLE / "stream.jsonl.gz"], f, until=until)
-    assert run(["evaluate", str(alerts), str(SAMPLE / "expected.json")]) == 0
+    truth = json.loads((SAMPLE / "expected.json").read_text())
+    truth["expected"] += json.loads((SAMPLE / "expected-typologies.json").read_text())["expected"]
+    truth_file = tmp_path / "truth.json"
+    truth_file.write_text(json.dumps(truth))
+    assert run(["evaluate", str(alerts), str(truth_file)]) == 0
 
 
 def test_evaluate_reports_miss_and_false_alert(
