@@ -478,7 +478,8 @@ def test_a_slow_tail_subscriber_does_not_slow_the_workers(tmp_path: Path) -> Non
             time.sleep(max(0.0, JOIN_S - (time.monotonic() - started)))
             slow = time_to_all_alerts(system)
             lagging = acknowledged(system, "blocked"), acknowledged(system, "stopped")
-            assert lagging[0] < CITY_ALERTS and lagging[1] == 0, f"subscribers were not slow: {lagging}"
+            assert lagging[0] < CITY_ALERTS and lagging[1] == 0, (
+                f"subscribers were not slow: {lagging}")
             assert blocked.poll() is None and stopped.poll() is None
 
             # Then both catch up: each gets every alert once, through its group.
