@@ -60,11 +60,11 @@ def decide(vehicle_id: str, day: int, fixes: track.FixList, ctx: Context) -> Non
                 _close(pid, run, best, min_stay)
                 del open_runs[pid]
         for pid in inside:
-            run = open_runs.get(pid)
-            if run is None:
+            current = open_runs.get(pid)
+            if current is None:
                 open_runs[pid] = [ts, ts]
             else:
-                run[1] = ts
+                current[1] = ts
     for pid, run in open_runs.items():
         _close(pid, run, best, min_stay)
     for pid in sorted(best):
