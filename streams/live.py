@@ -274,7 +274,7 @@ class LiveEngine:
                 continue
             if item["kind"] == "fuel":
                 found.append(("fuel", fuel_key(item, self.router.ctx), item))
-            elif item["kind"] == "death":
+            elif item["kind"] in ("death", "asset"):  # to the person's partition
                 found.append(("deaths", item["person_id"], item))
             else:
                 self.registry.apply(item)

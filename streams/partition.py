@@ -55,7 +55,7 @@ def entity_key(event: Event, engine: Engine) -> str:
     if kind == "fuel":
         return fuel_key(event, engine.ctx)
     field_name = {"gps": "vehicle_id", "payment": "payee_id", "review": "case_id",
-                  "death": "person_id"}.get(kind, f"{kind}_id")
+                  "death": "person_id", "asset": "person_id"}.get(kind, f"{kind}_id")
     key: str = event[field_name]
     return key
 

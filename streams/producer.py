@@ -34,6 +34,8 @@ KIND_TOPIC = {
     "card": "registry",
     "station": "registry",
     "death": "registry",
+    "place": "registry",
+    "asset": "registry",
 }
 
 
