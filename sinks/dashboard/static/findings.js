@@ -1,4 +1,5 @@
 // "Why was this raised": one explanation per detector family, drawn in SVG.
+import { TYPOLOGY_RENDERERS } from "./findings_typologies.js";
 import { t } from "./i18n.js";
 import { el, fmtNum, fmtTime, isoDate, niceStep, projector, svg, toMs } from "./util.js";
 
@@ -191,6 +192,7 @@ const RENDERERS = {
   review_overdue: overdue, tank_overfill: overfill,
   fuel_type_mismatch: table(["fuel_type", "fuel_family", "vehicle_fuel_type"]),
   card_vehicle_mismatch: table(["card_id", "bound_vehicle", "plate_keyed", "binding_status"]),
+  ...TYPOLOGY_RENDERERS,
 };
 
 export function renderFinding(a) {

@@ -83,6 +83,10 @@ const DETECTORS = {
   payment_after_death: ["死亡后仍发放", "Payment after death"],
   duplicate_payment: ["重复发放", "Duplicate payment"],
   review_overdue: ["审批超期", "Review overdue"],
+  refuel_repeat: ["短时重复加油", "Repeated refuel"],
+  restricted_place_stay: ["公车违规场所停留", "Stay at a restricted place"],
+  fuel_economy_anomaly: ["油耗与里程不符", "Fuel economy anomaly"],
+  welfare_ineligible: ["低保对象名下有车/企业", "Ineligible welfare recipient"],
 };
 const SEVERITIES = { critical: ["严重", "Critical"], high: ["高", "High"],
   medium: ["中", "Medium"], low: ["低", "Low"] };
