@@ -39,6 +39,8 @@ const chip = (label, value, bad = false) =>
 const kv = (pairs) => el("dl", { class: "kv" }, pairs.flatMap(([k, v]) =>
   [el("dt", { text: w(k) }), el("dd", { text: String(v ?? "—") })]));
 const dayMs = (iso) => toMs(`${iso}T00:00:00+08:00`);
+// a label kept inside the drawing: anchored at its end near the right edge
+const anchor = (x, W) => (x > W - 150 ? "end" : x < 150 ? "start" : "middle");
 
 function refuelRepeat(a) {
   const d = a.details || {};
@@ -53,7 +55,8 @@ function refuelRepeat(a) {
       svg("text", { class: "lbl", x: L + 4, y: 12, text: w("window_120") }));
     for (const [ts, label] of [[toMs(d.other_ts), w("earlier_fill")], [toMs(d.ts), w("this_fill")]]) {
       root.append(svg("line", { class: "txn", x1: x(ts), x2: x(ts), y1: 14, y2: 40 }),
-        svg("text", { class: "lbl", x: Math.min(W - 60, x(ts) + 3), y: 50, text: `${label} ${fmtTime(ts)}` }));
+        svg("text", { class: "lbl", x: x(ts), y: 52, "text-anchor": anchor(x(ts), W),
+          text: `${label} ${fmtTime(ts)}` }));
     }
   }
   // the two fills stacked against the tank
@@ -132,7 +135,7 @@ function welfare(a) {
   const recorded = toMs(d.asset_recorded);
   const known = [from, pay, recorded].concat(Number.isNaN(to) ? [] : [to]);
   const lo = Math.min(...known) - 10 * DAY, hi = Math.max(...known) + 10 * DAY;
-  const W = 640, H = 100, L = 20, R = 20;
+  const W = 640, H = 112, L = 20, R = 20;
   const x = (v) => L + ((v - lo) / (hi - lo)) * (W - L - R);
   const root = svg("svg", { class: "viz", viewBox: `0 0 ${W} ${H}` });
   root.append(svg("line", { x1: L, x2: W - R, y1: 50, y2: 50, stroke: "#22324a", "stroke-width": 3 }),
@@ -140,9 +143,10 @@ function welfare(a) {
       height: 16, opacity: 0.5 }, svg("title", { text: w("held") })),
     svg("text", { class: "lbl", x: x(from), y: 36,
       text: `${w("held")}: ${d.asset_from} – ${d.asset_to ?? w("still_held")}` }));
-  for (const [ms, label, cls, y] of [[pay, w("payment"), "bad", 80], [recorded, w("recorded"), "okc", 96]]) {
+  for (const [ms, label, cls, y] of [[pay, w("payment"), "bad", 80], [recorded, w("recorded"), "okc", 100]]) {
     root.append(svg("circle", { class: `pt ${cls}`, cx: x(ms), cy: 50, r: 7 }),
-      svg("text", { class: "lbl", x: x(ms), y, "text-anchor": "middle", text: `${label} ${fmtTime(ms, "date")}` }));
+      svg("text", { class: "lbl", x: x(ms), y, "text-anchor": anchor(x(ms), W),
+        text: `${label} ${fmtTime(ms, "date")}` }));
   }
   return [el("div", { class: "chips" }, chip(w("asset"), `${w(d.asset_kind)} ${d.asset_id}`, true),
     chip(w("program"), d.program ?? "—"), chip(w("payment"), d.payment_date ?? "—")), root];
