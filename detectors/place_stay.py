@@ -8,6 +8,7 @@ Each fix is checked only against the places of its grid cell (`places.PlaceIndex
 
 from __future__ import annotations
 
+from math import cos, radians
 from typing import Any
 
 from detectors import track
@@ -17,6 +18,9 @@ from detectors.places import version_at
 from detectors.timeutil import MINUTE_MS, day_to_date
 
 RULE = "restricted_place_stay"
+# Metres per degree of latitude on the sphere of geo.distance_km, less 0.1 % so that the
+# box test never rejects a fix the great-circle test would accept.
+M_PER_DEG = 6371.0088 * 1000 * 3.141592653589793 / 180 * 0.999
 
 
 def decide(vehicle_id: str, day: int, fixes: track.FixList, ctx: Context) -> None:
@@ -48,11 +52,22 @@ def decide(vehicle_id: str, day: int, fixes: track.FixList, ctx: Context) -> Non
         if not near and not open_runs:
             continue  # the common case: nowhere near a place
         inside: list[str] = []
+        m_per_deg_lon = M_PER_DEG * cos(radians(lat))
         for pid in near:
-            rec = version_at(places[pid], ts)
-            if rec is None or rec["category"] not in categories:
+            versions = places[pid]
+            if len(versions) == 1:  # the common case: one version of the place
+                rec = versions[0][1] if versions[0][0] <= ts else None
+            else:
+                rec = version_at(versions, ts)
+            if rec is None:
                 continue
-            if distance_km(lat, lon, rec["lat"], rec["lon"]) * 1000 <= rec["radius_m"]:
+            radius = rec["radius_m"]
+            # a box test first: most candidates of a cell are far from the fix
+            if (abs(lat - rec["lat"]) * M_PER_DEG > radius
+                    or abs(lon - rec["lon"]) * m_per_deg_lon > radius + 1.0
+                    or rec["category"] not in categories):
+                continue
+            if distance_km(lat, lon, rec["lat"], rec["lon"]) * 1000 <= radius:
                 inside.append(pid)
         for pid in list(open_runs):
             run = open_runs[pid]

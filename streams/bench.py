@@ -462,6 +462,9 @@ def main(out: Path | None = None, quick: bool = False) -> int:
             print(f"replay: {results['replay']['replay_events_per_s']:,.0f} ev/s vs orjson "
                   f"loop {results['replay']['orjson_loop_events_per_s']:,.0f} ev/s "
                   f"(ratio {results['replay']['ratio']:.3f})", flush=True)
+            from streams.bench_places import bench_places, report
+            results["replay_places"] = bench_places(sample)
+            print(report(results["replay_places"]), flush=True)
         for vehicles in ((1000,) if quick else (1000, 10_000)):
             m = bench_memory(vehicles)
             results[f"memory_{vehicles}"] = m
