@@ -1,7 +1,7 @@
 """`sunlight bench`, restricted places: replay of the city sample with 5,000 places in the
 registry against the same replay with none, in one run. The places are scattered over the
-city and around it (uniform within 40 km of its centre, radius 50-300 m), so fixes do land in cells that
-hold places and `restricted_place_stay` checks them each local date."""
+city and around it (uniform within 40 km of its centre, radius 50-300 m), so fixes do
+land in cells that hold places and `restricted_place_stay` checks them each local date."""
 
 from __future__ import annotations
 
