@@ -37,6 +37,10 @@ DETECTORS = (
     "invoice_reused",
     "invoice_unpaid",
     "payment_invoice_mismatch",
+    "refuel_repeat",
+    "restricted_place_stay",
+    "fuel_economy_anomaly",
+    "welfare_ineligible",
 )
 SEVERITIES = ("low", "medium", "high", "critical")
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -58,6 +62,13 @@ class Rule:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{self.name}.params.{key}: expected a number, got {value!r}")
         return float(value)
+
+    def names(self, key: str) -> frozenset[str]:
+        """A list setting of names (categories, programmes, asset kinds)."""
+        value = self.params.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{self.name}.params.{key}: expected a list of names, got {value!r}")
+        return frozenset(value)
 
 
 @dataclass(frozen=True)

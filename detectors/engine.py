@@ -91,7 +91,7 @@ class Engine:
         """
         ctx = self.ctx
         kind = event["kind"]
-        if kind in ("vehicle", "card", "station"):
+        if kind in ("vehicle", "card", "station", "place"):
             self.registry.apply(event)
             return self._drain()
         if advance and kind in CLOCK_KINDS:

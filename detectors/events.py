@@ -23,11 +23,15 @@ MAX_ID_LEN = 128
 
 Event = dict[str, Any]
 
-KINDS = ("gps", "fuel", "payment", "review", "vehicle", "card", "station", "death")
-REGISTRY_KINDS = frozenset({"vehicle", "card", "station", "death"})
+KINDS = ("gps", "fuel", "payment", "review", "vehicle", "card", "station", "death", "place",
+         "asset")
+REGISTRY_KINDS = frozenset({"vehicle", "card", "station", "death", "place", "asset"})
 ACTIONS = frozenset({"enter", "complete", "suspend", "resume", "withdraw"})
 GASOLINE = frozenset({"89", "92", "95", "98"})
 DIESEL = frozenset({"0", "-10", "-20", "-35"})
+PLACE_CATEGORIES = frozenset({"scenic", "entertainment", "golf", "private_club",
+                              "luxury_dining", "hotel", "residence", "other"})
+ASSET_KINDS = frozenset({"vehicle", "company", "property", "housing_fund"})
 # The entity id that keys each kind (its record key on Kafka).
 KEY_FIELD = {
     "gps": "vehicle_id",
@@ -38,6 +42,8 @@ KEY_FIELD = {
     "card": "card_id",
     "station": "station_id",
     "death": "person_id",
+    "place": "place_id",
+    "asset": "person_id",
 }
 
 
@@ -144,10 +150,12 @@ def _choice(ev: Event, field: str, choices: frozenset[str], required: bool) -> N
         raise Rejected(field, "not allowed", f"{_show(value)} is not one of {allowed}")
 
 
-def _iso_date(ev: Event, field: str) -> None:
+def _iso_date(ev: Event, field: str, required: bool = True) -> None:
     value = ev.get(field)
     if value is None:
-        raise _missing(field)
+        if required:
+            raise _missing(field)
+        return
     if not isinstance(value, str) or len(value) != 10:
         raise Rejected(field, "bad date", f"{_show(value)} is not a YYYY-MM-DD date")
     try:
@@ -243,6 +251,7 @@ def _check_vehicle(ev: Event, zone: Zone) -> None:
     _choice(ev, "fuel_type", frozenset({"gasoline", "diesel"}), required=True)
     _text(ev, "district")
     _bool(ev, "exempt_off_hours")
+    _number(ev, "rated_l_per_100km", 0, math.inf, required=False, lo_open=True)
 
 
 def _check_card(ev: Event, zone: Zone) -> None:
@@ -264,6 +273,25 @@ def _check_death(ev: Event, zone: Zone) -> None:
     _iso_date(ev, "date_of_death")
 
 
+def _check_place(ev: Event, zone: Zone) -> None:
+    _id(ev, "place_id")
+    _text(ev, "name", required=True)
+    _choice(ev, "category", PLACE_CATEGORIES, required=True)
+    _number(ev, "lat", -90, 90)
+    _number(ev, "lon", -180, 180)
+    _number(ev, "radius_m", 10, 5000)
+
+
+def _check_asset(ev: Event, zone: Zone) -> None:
+    _id(ev, "person_id")
+    _choice(ev, "asset_kind", ASSET_KINDS, required=True)
+    _id(ev, "asset_id")
+    _iso_date(ev, "from")
+    _iso_date(ev, "to", required=False)
+    if ev.get("to") is not None and ev["to"] < ev["from"]:
+        raise Rejected("to", "before from", f"{ev['to']!r} is before from {ev['from']!r}")
+
+
 _CHECKS: dict[str, Callable[[Event, Zone], None]] = {
     "gps": _check_gps,
     "fuel": _check_fuel,
@@ -273,6 +301,8 @@ _CHECKS: dict[str, Callable[[Event, Zone], None]] = {
     "card": _check_card,
     "station": _check_station,
     "death": _check_death,
+    "place": _check_place,
+    "asset": _check_asset,
 }
 
 

@@ -1,4 +1,5 @@
-"""Payee detectors: `payment_after_death` and `duplicate_payment`, one key per payee.
+"""Payee detectors: `payment_after_death`, `duplicate_payment` and (in `welfare.py`)
+`welfare_ineligible`, one key per payee.
 
 A payee's state keeps their payments of the last 400 days and their death, so a death
 registered months late re-opens the payments made since.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from detectors import welfare
 from detectors.base import Context, State
 from detectors.events import Event
 from detectors.timeutil import DAY_MS
@@ -19,10 +21,10 @@ DUP = "duplicate_payment"
 
 class PayeeDetector:
     name = "payee"
-    kinds = frozenset({"payment", "death"})
+    kinds = frozenset({"payment", "death", "asset"})
 
     def key(self, event: Event, ctx: Context) -> str | None:
-        field = "payee_id" if event["kind"] == "payment" else "person_id"
+        field = "payee_id" if event["kind"] == "payment" else "person_id"  # death, asset
         payee: str = event[field]
         return payee
 
@@ -38,6 +40,9 @@ class PayeeDetector:
             for pid in sorted(state["payments"]):
                 self._check_death(key, pid, state, ctx)
             return state
+        if event["kind"] == "asset":
+            welfare.on_asset(key, state, event, ctx)
+            return state
         pid = event["payment_id"]
         if pid in state["payments"]:
             return state  # the same payment delivered again
@@ -51,6 +56,7 @@ class PayeeDetector:
         }
         self._check_death(key, pid, state, ctx)
         self._check_duplicates(key, pid, state, ctx)
+        welfare.check(key, pid, state, ctx)
         self._prune(state, ctx)
         return state
 
@@ -139,7 +145,8 @@ class PayeeDetector:
             )
 
     def _prune(self, state: State, ctx: Context) -> None:
-        keep = int(ctx.config.rule(PAD).num("keep_days")) * DAY_MS
+        rules = ctx.config.rule(PAD), ctx.config.rule(welfare.RULE)
+        keep = int(max(r.num("keep_days") for r in rules)) * DAY_MS
         horizon = ctx.watermark_ms - keep
         pays: dict[str, Any] = state["payments"]
         old = [pid for pid, p in pays.items() if p["ts"] < horizon]

@@ -1,4 +1,4 @@
-"""Time-versioned reference facts: vehicles, fuel cards, stations.
+"""Time-versioned reference facts: vehicles, fuel cards, stations, places.
 
 Every fact is an upsert effective from its `ts`; a lookup asks for the fact as it was at
 an instant (a card binding as it was at the transaction). The registry is JSON-compatible
@@ -11,21 +11,27 @@ from bisect import bisect_right, insort
 from typing import Any
 
 from detectors.events import Event
+from detectors.places import PlaceIndex
 
 Record = dict[str, Any]
 # Only these fields of each kind are kept.
 _FIELDS: dict[str, tuple[str, ...]] = {
-    "vehicle": ("unit", "tank_liters", "fuel_type", "district", "exempt_off_hours"),
+    "vehicle": ("unit", "tank_liters", "fuel_type", "district", "exempt_off_hours",
+                "rated_l_per_100km"),
     "card": ("vehicle_id", "status", "unit"),
     "station": ("lat", "lon", "name"),
+    "place": ("name", "category", "lat", "lon", "radius_m"),
 }
-_ID = {"vehicle": "vehicle_id", "card": "card_id", "station": "station_id"}
+_ID = {"vehicle": "vehicle_id", "card": "card_id", "station": "station_id",
+       "place": "place_id"}
 
 
 class Registry:
     def __init__(self) -> None:
         # kind -> id -> sorted list of [ts_ms, record]
         self.facts: dict[str, dict[str, list[list[Any]]]] = {k: {} for k in _FIELDS}
+        self._index: PlaceIndex | None = None
+        self._indexed: object = None  # the place facts the index was built from
 
     def apply(self, event: Event) -> bool:
         """Record a vehicle, card or station fact; False for other kinds."""
@@ -36,12 +42,30 @@ class Registry:
         record = {f: event[f] for f in fields if event.get(f) is not None}
         versions = self.facts[kind].setdefault(event[_ID[kind]], [])
         ts = event["ts_ms"]
+        if kind == "place" and self._index is not None and self._indexed is self.facts["place"]:
+            self._index.add(event["place_id"], record)
         for version in versions:
             if version[0] == ts:  # a repeat or a correction of the same version
                 version[1] = record
                 return True
         insort(versions, [ts, record], key=lambda v: v[0])
         return True
+
+    def place_index(self, cell_m: float) -> PlaceIndex:
+        """The grid over every place version, kept up to date as places arrive (rebuilt
+        when the facts were replaced, e.g. by a restore)."""
+        places = self.facts.setdefault("place", {})
+        index = self._index
+        if index is None or self._indexed is not places or index.cell_m != cell_m:
+            index = PlaceIndex(cell_m)
+            for place_id, versions in places.items():
+                for _ts, record in versions:
+                    index.add(place_id, record)
+            self._index, self._indexed = index, places
+        return index
+
+    def place_versions(self, place_id: str) -> list[list[Any]]:
+        return self.facts["place"][place_id]
 
     def _at(self, kind: str, ident: str, ts_ms: int, fallback_earliest: bool) -> Record | None:
         versions = self.facts[kind].get(ident)

@@ -13,7 +13,7 @@ fix and the end of its last decided date, and `DONE_KEPT_MS` after its last tran
 
 from __future__ import annotations
 
-from detectors import off_hours, refuel, track
+from detectors import fuel_economy, off_hours, place_stay, refuel, refuel_repeat, track
 from detectors.base import Context, State
 from detectors.events import Event
 from detectors.timeutil import DAY_MS
@@ -53,6 +53,8 @@ class VehicleDetector:
         if txn in state.get("pending", ()) or txn in state.get("done", ()):
             return state  # the same transaction delivered again
         refuel.on_arrival(event, ctx)
+        refuel_repeat.on_fuel(key, state, event, ctx)
+        fuel_economy.on_fuel(key, state, event, ctx)
         state.setdefault("pending", {})[txn] = refuel.pending_entry(event, ctx)
         self._set_next(state, ctx)
         return state
@@ -76,12 +78,16 @@ class VehicleDetector:
         while days and ctx.zone.day_start_ms(days[0] + 1) <= wm:
             day = days.pop(0)
             off_hours.decide(key, day, fixes, ctx)
+            place_stay.decide(key, day, fixes, ctx)
+            fuel_economy.on_day(state, day, fixes, ctx)
             state["decided_upto"] = day
+        fuel_economy.on_timer(key, state, ctx)
         self._prune(state, ctx)
         for name in ("pending", "done", "days"):
             if name in state and not state[name]:
                 del state[name]
-        if not (fixes or "pending" in state or "done" in state or "days" in state):
+        if not (fixes or "pending" in state or "done" in state or "days" in state
+                or state.get("fills") or state.get("fuel_months") or state.get("day_km")):
             return None
         self._set_next(state, ctx)
         return state
@@ -101,6 +107,9 @@ class VehicleDetector:
         dues: list[int] = [entry["due"] for entry in state.get("pending", {}).values()]
         if state.get("days"):
             dues.append(ctx.zone.day_start_ms(state["days"][0] + 1))
+        month_due = fuel_economy.next_due(state, ctx)
+        if month_due is not None:
+            dues.append(month_due)
         if dues:
             return min(dues)
         # Nothing pending: wake once everything kept has expired, to forget the key.
@@ -123,6 +132,7 @@ class VehicleDetector:
         if state.get("days"):
             keep_from = min(keep_from, ctx.zone.day_start_ms(state["days"][0]))
         track.drop_before(state["fixes"], keep_from)
+        refuel_repeat.prune(state, ctx)
         done = state.get("done", {})
         for txn in [t for t, ts in done.items() if ts < wm - DONE_KEPT_MS]:
             del done[txn]

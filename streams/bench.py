@@ -462,6 +462,9 @@ def main(out: Path | None = None, quick: bool = False) -> int:
             print(f"replay: {results['replay']['replay_events_per_s']:,.0f} ev/s vs orjson "
                   f"loop {results['replay']['orjson_loop_events_per_s']:,.0f} ev/s "
                   f"(ratio {results['replay']['ratio']:.3f})", flush=True)
+            from streams.bench_places import bench_places, report
+            results["replay_places"] = bench_places(sample)
+            print(report(results["replay_places"]), flush=True)
         from streams.bench_funds import bench_funds
 
         apps = 10_000 if quick else 100_000

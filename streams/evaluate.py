@@ -19,6 +19,7 @@ DETECTORS = [
     "refuel_without_trip", "refuel_location_mismatch", "refuel_unverifiable",
     "tank_overfill", "fuel_type_mismatch", "card_vehicle_mismatch", "off_hours_use",
     "payment_after_death", "duplicate_payment", "review_overdue",
+    "refuel_repeat", "restricted_place_stay", "fuel_economy_anomaly", "welfare_ineligible",
 ]
 Key = tuple[str, str]
 

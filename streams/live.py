@@ -461,7 +461,7 @@ class LiveEngine:
                 continue
             if item["kind"] == "fuel":
                 found.append(("fuel", fuel_key(item, self.router.ctx), item))
-            elif item["kind"] == "death":
+            elif item["kind"] in ("death", "asset"):  # to the person's partition
                 found.append(("deaths", item["person_id"], item))
             elif item["kind"] == "invoice":  # one copy for its invoice, one for its project
                 found += [("invoices", key, copy) for key, copy in routes(item, self.router)]

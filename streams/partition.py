@@ -62,7 +62,8 @@ def entity_key(event: Event, engine: Engine) -> str:
         project: str = event["project_id"]
         return project
     field_name = {"gps": "vehicle_id", "payment": "payee_id", "review": "case_id",
-                  "death": "person_id", **FUNDS_KEY_FIELD}.get(kind, f"{kind}_id")
+                  "death": "person_id", "asset": "person_id",
+                  **FUNDS_KEY_FIELD}.get(kind, f"{kind}_id")
     key: str = event[field_name]
     return key
 

@@ -40,6 +40,8 @@ KIND_TOPIC = {
     "invoice": "invoices",
     "tax_invoice": "tax",
     "bank_payment": "bank",
+    "place": "registry",
+    "asset": "registry",
 }
 
 

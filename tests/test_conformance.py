@@ -25,9 +25,12 @@ from support import (
     track,
     vehicle,
 )
+from typology_support import asset, place, rated_vehicle
 
 from detectors import codec
 from detectors.engine import Engine
+
+FACTS = ("vehicle", "card", "station", "place")
 
 UNTIL = "2026-11-01T00:00:00+08:00"
 
@@ -108,13 +111,44 @@ def invoice_scenario() -> list[dict[str, Any]]:
     ]
 
 
+def typology_vehicle_scenario() -> list[dict[str, Any]]:
+    """A stay at a scenic spot, a repeated refuel, a heavy month (refuel_repeat,
+    restricted_place_stay, fuel_economy_anomaly), beside the vehicle family's own."""
+    spot = (41.90, 123.50)
+    events = [rated_vehicle("V2", tank=60.0, rated=9.0), card("C2", "V2"),
+              place("PL1", *spot, radius_m=200.0)]
+    events += track("V2", "2026-09-29T09:00:00+08:00", 60, 60, [DEPOT, spot])
+    events += track("V2", "2026-09-29T10:01:00+08:00", 45, 60, [spot])
+    events += [fuel("TR1", "C2", "2026-09-29T12:00:00+08:00", liters=40.0),
+               fuel("TR2", "C2", "2026-09-29T13:00:00+08:00", liters=40.0),
+               fuel("TR3", "C2", "2026-09-30T10:00:00+08:00", liters=30.0)]
+    events += track("V2", "2026-09-30T09:00:00+08:00", 30, 120, [DEPOT])
+    return events
+
+
+def welfare_scenario() -> list[dict[str, Any]]:
+    return [
+        asset("Q1", "vehicle", "辽A1", "2026-02-01", "2026-01-10T09:00:00+08:00",
+              end="2026-03-05"),
+        payment("WP-1", "Q1", "2026-01-05T10:00:00+08:00"),
+        payment("WP-2", "Q1", "2026-02-05T10:00:00+08:00"),
+        payment("WP-3", "Q1", "2026-03-05T10:00:00+08:00"),
+        payment("WP-4", "Q1", "2026-04-05T10:00:00+08:00"),
+        payment("WP-5", "Q2", "2026-04-05T10:01:00+08:00"),
+        payment("WP-6", "Q2", "2026-04-05T10:02:00+08:00", program="GL"),
+        asset("Q2", "company", "9121", "2026-01-01", "2026-04-05T10:03:00+08:00"),
+        payment("WP-7", "Q2", "2026-05-04T17:30:00Z"),
+    ]
+
+
 SCENARIOS = {"vehicle": vehicle_scenario, "payee": payee_scenario, "case": case_scenario,
-             "org": org_scenario, "project": project_scenario, "invoice": invoice_scenario}
+             "org": org_scenario, "project": project_scenario, "invoice": invoice_scenario,
+             "typology_vehicle": typology_vehicle_scenario, "welfare": welfare_scenario}
 
 
 def in_arrival_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Activity events sorted by ts (registry facts first): a well-behaved stream."""
-    facts = [e for e in events if e["kind"] in ("vehicle", "card", "station")]
+    facts = [e for e in events if e["kind"] in FACTS]
     rest = [e for e in events if e not in facts]
     return facts + sorted(rest, key=lambda e: e["ts_ms"])
 
@@ -142,6 +176,15 @@ def scenario(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
 
 def test_scenario_raises_something(scenario: list[dict[str, Any]]) -> None:
     assert len(replay(scenario)) >= 3  # otherwise the properties below prove nothing
+
+
+def test_typology_scenarios_raise_each_typology() -> None:
+    vehicle_alerts = replay(in_arrival_order(typology_vehicle_scenario()))
+    assert {a["detector"] for a in vehicle_alerts} >= {
+        "refuel_repeat", "restricted_place_stay", "fuel_economy_anomaly"}
+    welfare_alerts = replay(in_arrival_order(welfare_scenario()))
+    assert sorted(a["subject"] for a in welfare_alerts if a["detector"] == "welfare_ineligible"
+                  ) == ["WP-2", "WP-3", "WP-5", "WP-7"]
 
 
 def test_deterministic(scenario: list[dict[str, Any]]) -> None:
@@ -189,7 +232,7 @@ def test_reordering_within_the_lateness_changes_nothing(
 ) -> None:
     rng = random.Random(seed)
     lateness = CONFIG.lateness_ms
-    facts = [e for e in scenario if e["kind"] in ("vehicle", "card", "station")]
+    facts = [e for e in scenario if e["kind"] in FACTS]
     rest = [e for e in scenario if e not in facts]
     # Sorting by ts + U[0, lateness) guarantees every event arrives before the clock
     # (greatest ts seen - lateness) has passed it.

@@ -164,3 +164,40 @@ def test_fuzz_gps_fields(obj: dict[str, Any]) -> None:
 def test_fuzz_bytes(raw: bytes) -> None:
     for item in decode_record(raw, ZONE, default_kind="fuel"):
         assert isinstance(item, Rejected | dict)
+
+
+# --- typologies: place, asset, the vehicle's rated consumption ----------------------
+
+PLACE = {"kind": "place", "place_id": "PL1", "name": "棋盘山", "category": "scenic",
+         "lat": 41.9, "lon": 123.6, "radius_m": 300, "ts": "2026-09-01T00:00:00+08:00"}
+ASSET = {"kind": "asset", "person_id": "P1", "asset_kind": "vehicle", "asset_id": "辽A1",
+         "from": "2026-01-01", "ts": "2026-09-01T00:00:00+08:00"}
+VEHICLE = {"kind": "vehicle", "vehicle_id": "V1", "unit": "U", "tank_liters": 60,
+           "fuel_type": "gasoline", "ts": "2026-09-01T00:00:00+08:00"}
+
+
+def test_place_asset_and_rated_consumption_decode() -> None:
+    assert validate(dict(PLACE), ZONE)["radius_m"] == 300
+    assert validate(dict(ASSET, to="2026-01-01"), ZONE)["to"] == "2026-01-01"
+    assert validate(dict(VEHICLE, rated_l_per_100km=8.5), ZONE)["rated_l_per_100km"] == 8.5
+
+
+@pytest.mark.parametrize(("obj", "reason"), [
+    (dict(PLACE, category="casino"), "category: 'casino' is not one of entertainment, golf, "
+                                     "hotel, luxury_dining, other, private_club, residence, "
+                                     "scenic"),
+    (dict(PLACE, radius_m=9.9), "radius_m: 9.9 is outside [10, 5000]"),
+    (dict(PLACE, radius_m=5001), "radius_m: 5001 is outside [10, 5000]"),
+    ({k: v for k, v in PLACE.items() if k != "name"}, "name: is required"),
+    (dict(PLACE, lat=91.0), "lat: 91.0 is outside [-90, 90]"),
+    (dict(ASSET, asset_kind="yacht"), "asset_kind: 'yacht' is not one of company, "
+                                      "housing_fund, property, vehicle"),
+    (dict(ASSET, **{"from": "2026-02-30"}), "from: '2026-02-30' is not a valid date"),
+    (dict(ASSET, to="2026-13-01"), "to: '2026-13-01' is not a valid date"),
+    (dict(ASSET, to="2025-12-31"), "to: '2025-12-31' is before from '2026-01-01'"),
+    ({k: v for k, v in ASSET.items() if k != "asset_id"}, "asset_id: is required"),
+    (dict(VEHICLE, rated_l_per_100km=0), "rated_l_per_100km: 0 is outside (0, ∞]"),
+    (dict(VEHICLE, rated_l_per_100km="8"), "rated_l_per_100km: '8' is not a number"),
+])
+def test_typology_records_rejected_with_field_and_rule(obj: dict[str, Any], reason: str) -> None:
+    assert reject(obj) == reason

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from live_support import SAMPLE, expected, live_system, subjects, wait_for
+from live_support import CITY_ALERTS, SAMPLE, expected, live_system, subjects, wait_for
 
 from streams.producer import produce
 
@@ -39,9 +39,9 @@ def test_parity_with_the_golden_file(tmp_path: Path) -> None:
     with live_system(tmp_path) as system:
         system.start_worker(**UNTIL)
         produce([SAMPLE / "stream.jsonl.gz"], system.bootstrap)
-        alerts = system.wait_alerts(97, timeout_s=150)
+        alerts = system.wait_alerts(CITY_ALERTS, timeout_s=150)
         assert subjects(alerts) == want(), system.log_tail()
-        assert system.redis().xlen("sunlight:alerts") == 97  # one stream entry each
+        assert system.redis().xlen("sunlight:alerts") == CITY_ALERTS  # one stream entry each
         dead = [json.loads(r.value) for r in system.topic_records("sunlight.dlq")]
         assert len(dead) == 41
         assert all(d["reason"] and d["source_topic"].startswith("sunlight.") for d in dead)
@@ -69,9 +69,9 @@ def test_kill_9_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
         system.kill(first)  # kill -9, in the middle of the feed
         system.start_worker(**UNTIL)
         feed.join()
-        alerts = system.wait_alerts(97, timeout_s=150)
+        alerts = system.wait_alerts(CITY_ALERTS, timeout_s=150)
         assert subjects(alerts) == want(), system.log_tail()
-        assert system.redis().xlen("sunlight:alerts") == 97
+        assert system.redis().xlen("sunlight:alerts") == CITY_ALERTS
         ids = Counter(a["alert_id"] for a in alerts)
         assert max(ids.values()) == 1
 
@@ -89,9 +89,9 @@ def test_two_workers_split_and_hand_over(tmp_path: Path) -> None:
         assert wait_for(lambda: system.redis().xlen("sunlight:alerts") >= 20, 120)
         system.kill(a, signal.SIGTERM)  # a clean stop: its partitions go to the other
         feed.join()
-        alerts = system.wait_alerts(97, timeout_s=150)
+        alerts = system.wait_alerts(CITY_ALERTS, timeout_s=150)
         assert subjects(alerts) == want(), system.log_tail()
-        assert system.redis().xlen("sunlight:alerts") == 97
+        assert system.redis().xlen("sunlight:alerts") == CITY_ALERTS
 
 
 @pytest.mark.timeout(180)

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 import pytest
 from kafka import KafkaProducer
-from live_support import ROOT, SAMPLE, LiveSystem, expected, subjects
+from live_support import CITY_ALERTS, ROOT, SAMPLE, LiveSystem, expected, subjects
 from resilience_support import (
     PARTITIONS,
     Feed,
@@ -139,12 +139,12 @@ def test_redis_outage_of_30_s_loses_doubles_and_reorders_nothing(tmp_path: Path)
         system.redis_server.start()  # the same port and data directory (AOF)
         feed.join_ok(180)
 
-        system.wait_alerts(97, timeout_s=200)
+        system.wait_alerts(CITY_ALERTS, timeout_s=200)
         time.sleep(3.0)  # an extra (doubled) entry written late would show up now
         entries = stream_entries(system)
         alerts = [a for _, a in entries]
         assert subjects(alerts) == want(), system.log_tail()
-        assert_once_each(system, alerts, 97)
+        assert_once_each(system, alerts, CITY_ALERTS)
         # In order: what was written before the outage is still first, unchanged, with
         # its stream ids; everything written since follows it.
         assert entries[: len(before)] == before
@@ -404,11 +404,11 @@ def test_a_record_of_exactly_1_mib_with_a_wrong_key_is_processed(tmp_path: Path)
 
 
 def tail_process(system: LiveSystem, group: str) -> subprocess.Popen[bytes]:
-    """`sunlight alerts tail` in its own consumer group; it exits after the sample's 97."""
+    """`sunlight alerts tail` in its own consumer group; it exits after the sample's alerts."""
     return subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "alerts", "tail", "--redis",
          system.redis_server.url, "--group", group, "--consumer", f"{group}-1",
-         "--from-start", "--max", "97"],
+         "--from-start", "--max", str(CITY_ALERTS)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
     )
 
@@ -429,10 +429,10 @@ def acknowledged(system: LiveSystem, group: str) -> int:
 
 
 def time_to_all_alerts(system: LiveSystem) -> float:
-    """Feed the sample as fast as the producer goes; seconds until Redis has all 97."""
+    """Feed the sample as fast as the producer goes; seconds until Redis has all its alerts."""
     feed = Feed([STREAM], system.bootstrap)
     feed.start()
-    done = wait_until(lambda: system.redis().xlen(STREAM_KEY) >= 97, 240, step_s=0.1)
+    done = wait_until(lambda: system.redis().xlen(STREAM_KEY) >= CITY_ALERTS, 240, step_s=0.1)
     took = time.monotonic() - feed.started_at
     feed.join_ok(60)
     assert done, system.log_tail()
@@ -478,7 +478,8 @@ def test_a_slow_tail_subscriber_does_not_slow_the_workers(tmp_path: Path) -> Non
             time.sleep(max(0.0, JOIN_S - (time.monotonic() - started)))
             slow = time_to_all_alerts(system)
             lagging = acknowledged(system, "blocked"), acknowledged(system, "stopped")
-            assert lagging[0] < 97 and lagging[1] == 0, f"subscribers were not slow: {lagging}"
+            assert lagging[0] < CITY_ALERTS and lagging[1] == 0, (
+                f"subscribers were not slow: {lagging}")
             assert blocked.poll() is None and stopped.poll() is None
 
             # Then both catch up: each gets every alert once, through its group.
@@ -534,7 +535,7 @@ def test_live_metrics_pass_promtool_and_cover_the_dashboard(tmp_path: Path) -> N
         feed = Feed([STREAM], system.bootstrap)  # rejects, alerts, every kind of event
         feed.start()
         feed.join_ok(120)
-        system.wait_alerts(97, timeout_s=150)
+        system.wait_alerts(CITY_ALERTS, timeout_s=150)
         time.sleep(3.0)  # a ticker round and the watermark gauges
         text = fetch_text(worker_metrics_url(worker))
         assert worker.poll() is None, system.log_tail()

@@ -21,7 +21,7 @@ from detectors.timeutil import Zone
 from streams import sim_cli
 from streams.evaluate import DETECTORS, load_alerts, load_truth, score
 from streams.replay import replay_files
-from streams.simulator import frauds
+from streams.simulator import frauds, typologies
 
 SMALL = ["--vehicles", "20", "--days", "10", "--recipients", "120", "--cases", "40"]
 
@@ -74,7 +74,7 @@ def test_every_detector_and_lookalike_at_default_rate(tmp_path: Path) -> None:
     assert "suspension" in notes and "months late" in notes
     kinds = {x["kind"] for x in truth["lookalikes"]}  # type: ignore[attr-defined]
     assert kinds == set(frauds.VEHICLE_LOOKALIKES + frauds.PAYEE_LOOKALIKES
-                        + frauds.CASE_LOOKALIKES)
+                        + frauds.CASE_LOOKALIKES + typologies.VEHICLE_LOOKALIKES)
     assert truth["skipped"] == []
 
 
@@ -93,7 +93,8 @@ def test_stream_is_realistic(tmp_path: Path) -> None:
               for line in gzip.decompress((tmp_path / "stream.jsonl.gz").read_bytes()).splitlines()]
     assert all(e["kind"] and str(e["ts"]).endswith("+08:00") for e in events)
     kinds = {e["kind"] for e in events}
-    assert kinds == {"gps", "fuel", "payment", "review", "vehicle", "card", "station", "death"}
+    assert kinds == {"gps", "fuel", "payment", "review", "vehicle", "card", "station", "death",
+                     "place", "asset"}
     zone = Zone()
     tracks: dict[str, list[tuple[int, float, float, float]]] = defaultdict(list)
     for e in events:
@@ -127,7 +128,11 @@ def test_city_sample_evaluates_perfect(tmp_path: Path) -> None:
     alerts = tmp_path / "alerts.jsonl"
     with alerts.open("wb") as f:
         replay_files([SAMPLE / "stream.jsonl.gz"], f, until=until)
-    assert run(["evaluate", str(alerts), str(SAMPLE / "expected.json")]) == 0
+    truth = json.loads((SAMPLE / "expected.json").read_text())
+    truth["expected"] += json.loads((SAMPLE / "expected-typologies.json").read_text())["expected"]
+    truth_file = tmp_path / "truth.json"
+    truth_file.write_text(json.dumps(truth))
+    assert run(["evaluate", str(alerts), str(truth_file)]) == 0
 
 
 def test_evaluate_reports_miss_and_false_alert(

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from typing import Any
 
 PERSONAL_ENTITY_KINDS = frozenset({"payee", "person"})
-PERSONAL_DETAIL_KEYS = frozenset({"payee_id", "person_id", "deceased_id", "id_number"})
-PERSONAL_EVIDENCE_KINDS = frozenset({"payee", "person", "death", "registry"})
+PERSONAL_DETAIL_KEYS = frozenset({"payee_id", "person_id", "deceased_id", "id_number",
+                                  "asset_id"})  # a welfare recipient's car or company
+PERSONAL_EVIDENCE_KINDS = frozenset({"payee", "person", "death", "registry", "asset"})
 
 
 def mask_id(value: str) -> str:

@@ -141,9 +141,10 @@ def location(a: Mapping[str, Any]) -> tuple[float, float] | None:
 
 
 def map_layers(alerts: list[dict[str, Any]], positions: Mapping[str, Any]) -> dict[str, Any]:
-    """Vehicles' last positions, stations and alert markers for the SVG map."""
+    """Vehicles' last positions, stations, places and alert markers for the SVG map."""
     vehicles: dict[str, dict[str, Any]] = {}
     stations: dict[str, dict[str, Any]] = {}
+    places: dict[str, dict[str, Any]] = {}
     markers = []
     for a in alerts:
         d = a.get("details") or {}
@@ -156,6 +157,10 @@ def map_layers(alerts: list[dict[str, Any]], positions: Mapping[str, Any]) -> di
         st = d.get("station")
         if isinstance(st, dict) and st.get("lat") is not None:
             stations[str(st.get("id"))] = {"id": st.get("id"), "lat": st["lat"], "lon": st["lon"]}
+        pl = d.get("place")
+        if isinstance(pl, dict) and pl.get("lat") is not None:
+            places[str(pl.get("id"))] = {k: pl.get(k) for k in
+                                         ("id", "name", "category", "lat", "lon", "radius_m")}
         loc = location(a)
         if loc is not None:
             markers.append({"alert_id": a.get("alert_id"), "severity": a.get("severity"),
@@ -166,7 +171,7 @@ def map_layers(alerts: list[dict[str, Any]], positions: Mapping[str, Any]) -> di
         if isinstance(p, dict) and p.get("lat") is not None:
             vehicles[vid] = {"id": vid, "ts_ms": ts, "lat": p["lat"], "lon": p["lon"]}
     return {"vehicles": list(vehicles.values()), "stations": list(stations.values()),
-            "markers": markers}
+            "places": list(places.values()), "markers": markers}
 
 
 def light(a: dict[str, Any]) -> dict[str, Any]:

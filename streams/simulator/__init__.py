@@ -12,7 +12,7 @@ from typing import Any
 
 from detectors.calendar import WorkCalendar, load_calendar
 from detectors.config import DEFAULT_CONFIG_DIR
-from streams.simulator import frauds
+from streams.simulator import frauds, typologies
 from streams.simulator.approvals import Approvals
 from streams.simulator.city import SimConfig, build_city, date_ms
 from streams.simulator.fleet import Fleet, registry
@@ -46,6 +46,9 @@ def simulate(config: SimConfig, calendar: WorkCalendar | None = None) -> Stream:
     )
     out.skipped = skipped + p_skipped + c_skipped
     Fleet(city, random.Random(rng.getrandbits(64)), out, v_plan, workdays).run()
+    typo_rng = random.Random(rng.getrandbits(64))
+    found = typologies.places(city, typo_rng, out, config.history_ms)
+    typologies.Scripted(city, typo_rng, out, workdays, found, 0).run()
     Welfare(city, random.Random(rng.getrandbits(64)), out, cal, p_plan).run()
     Approvals(city, random.Random(rng.getrandbits(64)), out, cal, c_plan).run()
     return out

@@ -19,8 +19,9 @@ VEHICLE_FRAUDS = [
 ]
 VEHICLE_LOOKALIKES = ["late_gps_burst", "gap_with_trip", "exempt_weekend"]
 PAYEE_FRAUDS = ["death_recorded_late", "death_ignored", "duplicate_other_unit",
-                "duplicate_arrives_late"]
-PAYEE_LOOKALIKES = ["catch_up_payment", "redelivered_payment", "death_within_grace"]
+                "duplicate_arrives_late", "asset_vehicle_late", "asset_company"]
+PAYEE_LOOKALIKES = ["catch_up_payment", "redelivered_payment", "death_within_grace",
+                    "asset_property", "asset_sold", "asset_not_means_tested"]
 CASE_FRAUDS = ["overdue_open", "overdue_completed_late", "overdue_after_resume",
                "overdue_reentered"]
 CASE_LOOKALIKES = ["deadline_across_holiday", "saved_by_suspension"]

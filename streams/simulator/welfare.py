@@ -17,6 +17,7 @@ from streams.simulator.city import (
     date_ms,
     local_date,
 )
+from streams.simulator.typologies import asset_programs, assets
 from streams.simulator.writer import Stream
 
 GRACE_DAYS = 30  # the shipped payment_after_death grace
@@ -46,15 +47,23 @@ class Welfare:
         self.city, self.rng, self.out, self.plan = city, rng, out, plan
         self.runs = run_days(city, calendar)
         self.n = 0
+        self.paid: list[tuple[str, str, int]] = []  # the current recipient's payments
 
     def run(self) -> None:
+        cfg = self.city.config
         for i, r in enumerate(self.city.recipients):
-            self._recipient(i, r, self.plan.get(i))
+            scenario = self.plan.get(i)
+            r.programs = asset_programs(scenario, r.programs)
+            self.paid = []
+            self._recipient(i, r, scenario)
+            assets(self.rng, self.out, r.payee_id, scenario, self.paid, cfg.history_ms,
+                   cfg.until_ms)
 
     def _pay(self, r: Recipient, program: str, amount: float, ts: int, period: str,
              unit: str | None = None, arrival: int | None = None) -> tuple[str, bytes]:
         self.n += 1
         pid = f"PAY-{self.n:07d}"
+        self.paid.append((pid, program, ts))
         line = self.out.emit("payment", ts, {
             "payment_id": pid, "program": program, "payee_id": r.payee_id,
             "amount_cny": amount, "period": period,

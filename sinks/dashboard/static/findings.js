@@ -1,5 +1,6 @@
 // "Why was this raised": one explanation per detector family, drawn in SVG.
 import { FUNDS_RENDERERS } from "./findings_funds.js";
+import { TYPOLOGY_RENDERERS } from "./findings_typologies.js";
 import { t } from "./i18n.js";
 import { el, fmtNum, fmtTime, isoDate, niceStep, projector, svg, toMs } from "./util.js";
 
@@ -193,6 +194,7 @@ const RENDERERS = {
   fuel_type_mismatch: table(["fuel_type", "fuel_family", "vehicle_fuel_type"]),
   card_vehicle_mismatch: table(["card_id", "bound_vehicle", "plate_keyed", "binding_status"]),
   ...FUNDS_RENDERERS,
+  ...TYPOLOGY_RENDERERS,
 };
 
 export function renderFinding(a) {

@@ -86,6 +86,10 @@ const DETECTORS = {
   duplicate_payment: ["重复发放", "Duplicate payment"],
   review_overdue: ["审批超期", "Review overdue"],
   ...FUNDS_DETECTORS,
+  refuel_repeat: ["短时重复加油", "Repeated refuel"],
+  restricted_place_stay: ["公车违规场所停留", "Stay at a restricted place"],
+  fuel_economy_anomaly: ["油耗与里程不符", "Fuel economy anomaly"],
+  welfare_ineligible: ["低保对象名下有车/企业", "Ineligible welfare recipient"],
 };
 Object.assign(STRINGS.zh, FUNDS_STRINGS.zh);
 Object.assign(STRINGS.en, FUNDS_STRINGS.en);

@@ -1,5 +1,6 @@
 // Side panels: KPIs, the 24 h chart, counts per rule, unit ranking and the situation map.
 import { detectorName, SEVERITY_KEYS, t } from "./i18n.js";
+import { drawPlaces } from "./findings_typologies.js";
 import { clear, el, fmtTime, niceStep, projector, svg } from "./util.js";
 
 export function renderKpis(s) {
@@ -67,7 +68,8 @@ export function renderRanking(s, by) {
 export function renderMap(layers, onPick) {
   const root = clear(document.getElementById("map"));
   const W = 600, H = 380;
-  const pts = [...layers.vehicles, ...layers.stations, ...layers.markers].map((p) => [p.lat, p.lon]);
+  const pts = [...layers.vehicles, ...layers.stations, ...layers.markers, ...(layers.places || [])]
+    .map((p) => [p.lat, p.lon]);
   const P = projector(pts, W, H, 28);
   const b = P.bounds;
   const stepLon = niceStep(b.maxLon - b.minLon, 6), stepLat = niceStep(b.maxLat - b.minLat, 4);
@@ -80,6 +82,7 @@ export function renderMap(layers, onPick) {
     root.append(svg("line", { class: "grid-line", x1: 0, x2: W, y1: P.y(lat), y2: P.y(lat) }),
       svg("text", { class: "grid-label", x: 3, y: P.y(lat) - 3, text: `${lat.toFixed(digits)}°N` }));
   }
+  drawPlaces(root, P, layers.places);
   for (const s of layers.stations) {
     root.append(svg("rect", { class: "sta", x: P.x(s.lon) - 4, y: P.y(s.lat) - 4, width: 8, height: 8 },
       svg("title", { text: `${t("station")} ${s.id}` })));
