@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -45,6 +46,16 @@ def settings(args: argparse.Namespace) -> RedisSettings:
     return RedisSettings.from_env(os.environ, args.redis, getattr(args, "prefix", None))
 
 
+def dashboard_config_path(args: argparse.Namespace) -> str | None:
+    """--dashboard-config, else dashboard.yaml of the --config folder when it has one."""
+    if args.dashboard_config:
+        return str(args.dashboard_config)
+    folder = getattr(args, "config", None)
+    if folder is not None and (Path(folder) / "dashboard.yaml").exists():
+        return str(Path(folder) / "dashboard.yaml")
+    return None
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis", default=None, help="Redis URL (env SUNLIGHT_REDIS_URL)")
     p.add_argument("--prefix", default=None, help="key prefix (env SUNLIGHT_REDIS_PREFIX)")
@@ -56,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--dashboard-config", default=None,
-                   help="dashboard.yaml: users, forwarders (default config/dashboard.yaml)")
+                   help="dashboard.yaml: users, forwarders (default: dashboard.yaml of --config)")
     p.set_defaults(func=cmd_dashboard)
 
     audit = sub.add_parser("audit", help="audit ledger of case actions")
@@ -95,7 +106,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from sinks.dashboard.config import DashboardConfig
 
     s = settings(args)
-    config = DashboardConfig.load(args.dashboard_config)
+    config = DashboardConfig.load(dashboard_config_path(args))
 
     async def run() -> None:
         runner = await start_dashboard(s.url, s.prefix, args.host, args.port, config)
@@ -164,7 +175,7 @@ async def forward(args: argparse.Namespace) -> int:
     from sinks.tail import AlertTail
 
     s = settings(args)
-    config = DashboardConfig.load(args.dashboard_config)
+    config = DashboardConfig.load(dashboard_config_path(args))
     forwarders = build_forwarders(config.forwarders, config.public_url)
     if not forwarders:
         print("forward: no forwarder is enabled in the config", file=sys.stderr)

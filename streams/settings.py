@@ -74,6 +74,13 @@ def _hide_password(url: str) -> str:
     return url
 
 
+def config_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """`SUNLIGHT_CONFIG` (an operator's folder), else the configuration shipped in the package."""
+    env = os.environ if environ is None else environ
+    chosen = env.get("SUNLIGHT_CONFIG")
+    return Path(chosen) if chosen else DEFAULT_CONFIG_DIR
+
+
 def _coerce(name: str, value: Any) -> Any:
     kind = {f.name: f.type for f in fields(Settings)}[name]
     if kind == "int":

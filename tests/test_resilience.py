@@ -527,8 +527,7 @@ def lint_findings(output: str) -> set[tuple[str, str]]:
 @pytest.mark.timeout(240)
 def test_live_metrics_pass_promtool_and_cover_the_dashboard(tmp_path: Path) -> None:
     promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian package `prometheus`)")
+    assert promtool is not None, "promtool is not installed: `make sysdeps` (Debian `prometheus`)"
     with durable_live_system(tmp_path, appendonly=False) as system:
         worker = start_and_wait(system, SUNLIGHT_CLOCK_END=until())
         feed = Feed([STREAM], system.bootstrap)  # rejects, alerts, every kind of event
