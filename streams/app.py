@@ -61,7 +61,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
-        web_host="127.0.0.1" if settings.kafka_bootstrap.startswith("127.") else "0.0.0.0",
+        web_bind=settings.metrics_host,  # what /metrics listens on (web_host only names it)
+        web_host=settings.metrics_host,
         web_port=settings.metrics_port,
         broker_session_timeout=timeout,
         broker_rebalance_timeout=timeout,

@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from detectors.config import DEFAULT_CONFIG_DIR
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PREFIX = "sunlight:"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -56,6 +58,14 @@ def dashboard_config_path(args: argparse.Namespace) -> str | None:
     return None
 
 
+def dashboard_bind(args: argparse.Namespace) -> tuple[str, int]:
+    """--host/--port, else SUNLIGHT_DASHBOARD_HOST/PORT: loopback unless told otherwise."""
+    from streams.settings import load_settings
+
+    worker = load_settings(getattr(args, "config", None) or DEFAULT_CONFIG_DIR)
+    return args.host or worker.dashboard_host, args.port or worker.dashboard_port
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis", default=None, help="Redis URL (env SUNLIGHT_REDIS_URL)")
     p.add_argument("--prefix", default=None, help="key prefix (env SUNLIGHT_REDIS_PREFIX)")
@@ -64,8 +74,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("dashboard", help="serve the control-room dashboard")
     _common(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default=None,
+                   help="bind address (env SUNLIGHT_DASHBOARD_HOST; default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None,
+                   help="port (env SUNLIGHT_DASHBOARD_PORT; default 8080)")
     p.add_argument("--dashboard-config", default=None,
                    help="dashboard.yaml: users, forwarders (default: dashboard.yaml of --config)")
     p.set_defaults(func=cmd_dashboard)
@@ -107,9 +119,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     s = settings(args)
     config = DashboardConfig.load(dashboard_config_path(args))
+    host, port = dashboard_bind(args)
 
     async def run() -> None:
-        runner = await start_dashboard(s.url, s.prefix, args.host, args.port, config)
+        runner = await start_dashboard(s.url, s.prefix, host, port, config)
         print(f"dashboard: {bound_url(runner)}", flush=True)
         try:
             await asyncio.Event().wait()

@@ -20,7 +20,9 @@ ENV = {
     "SUNLIGHT_PARTITIONS": "partitions",
     "SUNLIGHT_REDIS_URL": "redis_url",
     "SUNLIGHT_REDIS_PREFIX": "redis_prefix",
+    "SUNLIGHT_METRICS_HOST": "metrics_host",
     "SUNLIGHT_METRICS_PORT": "metrics_port",
+    "SUNLIGHT_DASHBOARD_HOST": "dashboard_host",
     "SUNLIGHT_DASHBOARD_PORT": "dashboard_port",
     "SUNLIGHT_WORKER_PORT": "worker_port",
     "SUNLIGHT_APP_ID": "app_id",
@@ -43,7 +45,10 @@ class Settings:
     partitions: int = 4
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "sunlight:"
+    # Loopback unless told otherwise: a container sets 0.0.0.0 (the image and compose do).
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = 9101
+    dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8080
     worker_port: int = 6066
     clock_end: str | None = None  # backfills: the clock never passes this instant
