@@ -210,14 +210,15 @@ def start_forwarding(
     prefix: str,
     forwarders_config: Mapping[str, Any] | None,
     dashboard_url: str = "",
+    tls_ca: str | None = None,
 ) -> asyncio.Task[int] | None:
     """Run the enabled forwarders in the background (for ``sunlight up``); None if none."""
-    from redis.asyncio import Redis
+    from sinks.redis_client import async_redis
 
     forwarders = build_forwarders(forwarders_config, dashboard_url)
     if not forwarders:
         return None
-    redis = Redis.from_url(redis_url, decode_responses=True)
+    redis = async_redis(redis_url, tls_ca, decode_responses=True)
     tail = AlertTail(redis, prefix=prefix, group="forwarders", consumer="forwarder-1")
 
     async def run() -> int:

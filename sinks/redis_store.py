@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from sinks.metrics import Metrics
+from sinks.redis_client import async_redis
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,12 @@ class RedisAlertStore:
         metrics: Metrics | None = None,
         backoff_min_s: float = BACKOFF_MIN_S,
         backoff_max_s: float = BACKOFF_MAX_S,
+        tls_ca: str | None = None,
     ) -> None:
         # No client-side retries: the queue below owns retrying, in order.
-        self._client = aioredis.Redis.from_url(
-            url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0, socket_timeout=5.0
+        self._client = async_redis(
+            url, tls_ca, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0,
+            socket_timeout=5.0,
         )
         self._script = self._client.register_script(_ADD_ALERTS_LUA)
         self._add_new_script = self._client.register_script(_ADD_NEW_LUA)

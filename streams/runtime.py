@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -38,7 +39,24 @@ def worker_env(settings: Settings) -> dict[str, str]:
     )
     if settings.clock_end:
         env["SUNLIGHT_CLOCK_END"] = settings.clock_end
+    if settings.audit_key:
+        env["SUNLIGHT_AUDIT_KEY"] = settings.audit_key
     return env
+
+
+def demo_audit_key(settings: Settings) -> Settings:
+    """`up` and `demo` without SUNLIGHT_AUDIT_KEY: a key of their own, kept (mode 0600) in
+    the data folder, so `SUNLIGHT_AUDIT_KEY=$(cat DIR/audit.key) sunlight audit verify`
+    works against the running system."""
+    if settings.audit_key:
+        return settings
+    path = Path(settings.data_dir) / "audit.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return replace(settings, audit_key=path.read_text().strip())
 
 
 def start_worker(settings: Settings, log_path: Path | None = None) -> subprocess.Popen[bytes]:
@@ -114,6 +132,7 @@ def run_up(settings: Settings, feed: Callable[[Settings], None] | None = None,
            kafka_port: int | None = None, redis_port: int | None = None) -> int:
     log_dir = Path(settings.data_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    settings = demo_audit_key(settings)
     system = System(settings, kafka_port, redis_port, log_dir)
     stop = threading.Event()
 

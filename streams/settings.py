@@ -33,6 +33,8 @@ ENV = {
     "SUNLIGHT_KAFKA_SASL_USERNAME": "kafka_sasl_username",
     "SUNLIGHT_KAFKA_SASL_PASSWORD": "kafka_sasl_password",
     "SUNLIGHT_KAFKA_SSL_CAFILE": "kafka_ssl_cafile",
+    "SUNLIGHT_REDIS_TLS_CA": "redis_tls_ca",
+    "SUNLIGHT_AUDIT_KEY": "audit_key",
 }
 
 
@@ -59,12 +61,15 @@ class Settings:
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: str | None = None
+    redis_tls_ca: str | None = None  # CA of a rediss:// server
+    audit_key: str | None = None  # HMAC key of the audit ledger (never stored in Redis)
     # SUNLIGHT_ENGINE_<KEY>=value overrides `engine.<key>` of sunlight.yaml
     engine_overrides: tuple[tuple[str, Any], ...] = ()
 
     def __repr__(self) -> str:  # never print a secret
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["kafka_sasl_password"] = "***" if self.kafka_sasl_password else None
+        shown["audit_key"] = "***" if self.audit_key else None
         shown["redis_url"] = _hide_password(self.redis_url)
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
@@ -76,6 +81,13 @@ def _hide_password(url: str) -> str:
     parsed = urlparse(url)
     if parsed.password:
         return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+def check_redis_url(url: str) -> str:
+    scheme = urlparse(url).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"redis url: scheme {scheme!r} is not redis, rediss or unix")
     return url
 
 
@@ -123,9 +135,7 @@ def load_settings(
         if var.startswith("SUNLIGHT_ENGINE_")
     )
     settings = replace(Settings(), **values)
-    scheme = urlparse(settings.redis_url).scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"redis url: scheme {scheme!r} is not redis, rediss or unix")
+    check_redis_url(settings.redis_url)
     if settings.partitions < 1:
         raise ValueError(f"partitions: {settings.partitions} is below 1")
     return settings

@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,9 @@ class LiveSystem:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         proc.metrics_port = int(environ["SUNLIGHT_METRICS_PORT"])  # type: ignore[attr-defined]
+        end = environ.get("SUNLIGHT_CLOCK_END")
+        proc.clock_end = (  # type: ignore[attr-defined]
+            datetime.fromisoformat(end).timestamp() if end else None)
         self.workers.append(proc)
         return proc
 
@@ -83,8 +88,55 @@ class LiveSystem:
             if self.workers and all(w.poll() is not None for w in self.workers):
                 break  # every worker has died: the log tail will say why
             time.sleep(0.5)
-        time.sleep(1.0)  # anything extra would show up now
+        # Not a pause for "anything extra": wait until nothing more can come, then read back.
+        self.wait_drained(timeout_s=max(30.0, deadline - time.monotonic()))
         return self.alerts()
+
+    def drained(self) -> bool:
+        """Nothing more can come: each live worker has folded every record of its partitions
+        (`sunlight_consumer_lag_records` all 0, against Faust's highwaters: Tansu's own end
+        offsets and committed offsets disagree), its Redis sink holds nothing, and (with
+        SUNLIGHT_CLOCK_END) every partition's clock has reached that end, so every timer due
+        before it has fired."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        for proc in self.workers:
+            if proc.poll() is not None:
+                continue
+            watermarks: list[float] = []
+            try:
+                url = f"http://127.0.0.1:{proc.metrics_port}/metrics"  # type: ignore[attr-defined]
+                with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback
+                    text = resp.read().decode()
+            except OSError:
+                return False
+            for family in text_string_to_metric_families(text):
+                for s in family.samples:
+                    if s.name == "sunlight_sink_pending_alerts" and s.value:
+                        return False
+                    if s.name == "sunlight_consumer_lag_records" and s.value:
+                        return False
+                    if s.name == "sunlight_watermark_timestamp_seconds" and s.value > 0:
+                        watermarks.append(s.value)
+            end = getattr(proc, "clock_end", None)
+            if end is not None and any(w < end for w in watermarks):
+                return False
+        return True
+
+    def wait_drained(self, timeout_s: float = 60.0) -> None:
+        """`drained()` twice in a row with the stream unchanged between (a late write shows)."""
+        last = -1
+
+        def settled() -> bool:
+            nonlocal last
+            if not self.drained():
+                last = -1
+                return False
+            n, last = last, int(self.redis().xlen("sunlight:alerts"))
+            return n == last
+
+        assert wait_for(settled, timeout_s, step_s=0.5), "the live system never drained\n" + \
+            self.log_tail()
 
     def topic_records(self, topic: str, timeout_ms: int = 3000) -> list[Any]:
         consumer = KafkaConsumer(topic, bootstrap_servers=self.bootstrap,

@@ -23,6 +23,7 @@ from sinks.dashboard.masking import mask_id
 
 pytestmark = pytest.mark.integration
 PREFIX = "sunlight:"
+AUDIT_KEY = b"test-only-audit-key"
 NOW = datetime.now(ZoneInfo("Asia/Shanghai"))
 ALERTS = sorted(sample_alerts(NOW), key=lambda a: a["raised_at"])
 DEATH = next(a for a in ALERTS if a["detector"] == "payment_after_death")
@@ -53,7 +54,7 @@ Scenario = Callable[[TestClient], Awaitable[None]]
 
 def run(url: str, scenario: Scenario) -> None:
     async def go() -> None:
-        app = create_app(url, PREFIX, DashboardConfig.load())
+        app = create_app(url, PREFIX, DashboardConfig.load(), audit_key=AUDIT_KEY)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             await scenario(client)
 
@@ -215,7 +216,7 @@ def test_acknowledge_then_confirm_updates_hash_and_ledger(redis_url: str) -> Non
 
     async def verify() -> bool:
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
-        ok = (await AuditLedger(client, PREFIX).verify()).ok
+        ok = (await AuditLedger(client, PREFIX, hmac_key=AUDIT_KEY).verify()).ok
         await client.aclose()
         return ok
 

@@ -30,6 +30,7 @@ from sinks.dashboard.config import DashboardConfig
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 PREFIX = "sunlight:"
+AUDIT_KEY = b"test-only-audit-key"
 ZONE = ZoneInfo("Asia/Shanghai")
 PAYEE = "P000041"  # the person of the sample's first payment_after_death
 
@@ -114,7 +115,7 @@ async def scenario(base: str, url: str) -> None:
         assert (last["who"], last["action"], last["alert_id"], last["note"]) == (
             "investigator", "acknowledge", new["alert_id"], "已联系车队核实")
         aio = redis.asyncio.Redis.from_url(url, decode_responses=True)
-        assert (await AuditLedger(aio, PREFIX).verify()).ok
+        assert (await AuditLedger(aio, PREFIX, hmac_key=AUDIT_KEY).verify()).ok
         await aio.aclose()
 
         # 4. The English switch.
@@ -161,7 +162,7 @@ def test_dashboard_in_browser(redis_url: str) -> None:
 
     async def main() -> None:
         runner = await start_dashboard(redis_url, PREFIX, "127.0.0.1", 0,
-                                       DashboardConfig.load())
+                                       DashboardConfig.load(), audit_key=AUDIT_KEY)
         try:
             await asyncio.wait_for(scenario(bound_url(runner), redis_url), 90)
         finally:
