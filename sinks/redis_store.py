@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from redis.exceptions import RedisError
 
 from sinks.metrics import Metrics
 from sinks.redis_client import async_redis
+from sinks.stream_trim import trim_stream
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,11 @@ class RedisAlertStore:
         backoff_min_s: float = BACKOFF_MIN_S,
         backoff_max_s: float = BACKOFF_MAX_S,
         tls_ca: str | None = None,
+        maxlen: int | None = None,
+        trim_every_s: float = 1.0,
     ) -> None:
+        """`maxlen`: trim the stream to about that many entries (never what a subscriber
+        group has not acknowledged; `sinks.stream_trim`), at most every `trim_every_s`."""
         # No client-side retries: the queue below owns retrying, in order.
         self._client = async_redis(
             url, tls_ca, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0,
@@ -105,6 +111,10 @@ class RedisAlertStore:
         self._queue: deque[tuple[str, bytes]] = deque()
         self._lock = asyncio.Lock()
         self._retry_task: asyncio.Task[None] | None = None
+        self.maxlen = maxlen
+        self._trim_every_s = trim_every_s
+        self._trimmed_at = float("-inf")
+        self.trimmed = 0
 
     def hash_key(self, alert_id: str) -> str:
         return f"{self.prefix}alert:{alert_id}"
@@ -154,7 +164,20 @@ class RedisAlertStore:
                 len(batch),
             )
             out += [batch[int(i) - 1] for i in positions]
+        await self.maybe_trim()
         return out
+
+    async def maybe_trim(self) -> None:
+        """Trim the stream when `maxlen` is set and the last trim is `trim_every_s` old.
+        A failed trim is logged and tried again later: it never holds an alert back."""
+        now = time.monotonic()
+        if self.maxlen is None or now - self._trimmed_at < self._trim_every_s:
+            return
+        self._trimmed_at = now
+        try:
+            self.trimmed += await trim_stream(self._client, self.stream_key, self.maxlen)
+        except _TRANSIENT as exc:
+            log.warning("redis alert store: trimming %s failed (%r)", self.stream_key, exc)
 
     async def mark_forwarded(self, alert_ids: list[str]) -> None:
         async def mark() -> None:

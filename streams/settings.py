@@ -35,6 +35,7 @@ ENV = {
     "SUNLIGHT_KAFKA_SSL_CAFILE": "kafka_ssl_cafile",
     "SUNLIGHT_REDIS_TLS_CA": "redis_tls_ca",
     "SUNLIGHT_AUDIT_KEY": "audit_key",
+    "SUNLIGHT_ALERTS_MAXLEN": "alerts_maxlen",
 }
 
 
@@ -47,6 +48,9 @@ class Settings:
     partitions: int = 4
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "sunlight:"
+    # `sunlight:alerts` is trimmed to about this many entries, never past what a subscriber
+    # group has not acknowledged (sinks/stream_trim.py); alert hashes are kept.
+    alerts_maxlen: int = 1_000_000
     # Loopback unless told otherwise: a container sets 0.0.0.0 (the image and compose do).
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9101
