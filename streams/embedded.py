@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 #: Session, rebalance and max-poll timeouts for group clients against Tansu.
 GROUP_TIMEOUT_MS = 6000
@@ -245,13 +245,14 @@ class EmbeddedRedis(_ServerProcess):
             client.close()
 
 
-def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
-    """Create each topic with `partitions` partitions; a topic that exists is left as is."""
+def create_topics(bootstrap: str, names: Iterable[str], partitions: int, **kafka: Any) -> None:
+    """Create each topic with `partitions` partitions; a topic that exists is left as is.
+    `kafka`: client options for SASL/TLS (`streams.kafka_options.kafka_python_options`)."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **kafka)
     try:
         # One request per topic: a batch would fail whole on the first existing name.
         for name in names:

@@ -19,11 +19,12 @@ def _worker(args: argparse.Namespace) -> int:
 
     from streams.app import create_app
     from streams.embedded import create_topics
+    from streams.kafka_options import kafka_python_options
     from streams.topics import ALL_TOPICS
 
     settings = _settings(args)
     create_topics(settings.kafka_bootstrap, [settings.topic(t) for t in ALL_TOPICS],
-                  settings.partitions)
+                  settings.partitions, **kafka_python_options(settings))
     app = create_app(settings)
     level = "INFO" if args.verbose else "WARNING"
     logging.basicConfig(level=level)
@@ -32,11 +33,13 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _produce(args: argparse.Namespace) -> int:
+    from streams.kafka_options import kafka_python_options
     from streams.producer import produce
 
     settings = _settings(args)
     sent = produce([Path(p) for p in args.inputs], args.broker or settings.kafka_bootstrap,
-                   settings.topic_prefix, speed=args.speed, rate=args.rate, batch=args.batch)
+                   settings.topic_prefix, speed=args.speed, rate=args.rate, batch=args.batch,
+                   **kafka_python_options(settings))
     print(f"sent {sent:,} lines", file=sys.stderr)
     return 0
 
