@@ -24,10 +24,8 @@ from streams.settings import Settings, check_redis_url, load_settings
 def settings(args: argparse.Namespace) -> Settings:
     """The one settings object (config folder + SUNLIGHT_* environment), with --redis and
     --prefix taking precedence."""
-    from dataclasses import replace
-
     s = load_settings(getattr(args, "config", None) or DEFAULT_CONFIG_DIR)
-    return replace(s, redis_url=check_redis_url(args.redis or s.redis_url),
+    return s.with_(redis_url=check_redis_url(args.redis or s.redis_url),
                    redis_prefix=getattr(args, "prefix", None) or s.redis_prefix)
 
 
@@ -115,7 +113,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     async def run() -> None:
         anchor = KafkaAnchor(s.kafka_bootstrap, s.topic("audit"), aiokafka_options(s))
         runner = await start_dashboard(s.redis_url, s.redis_prefix, host, port, config,
-                                       audit_key=s.audit_key.encode() if s.audit_key else None,
+                                       audit_key=(s.secret("audit_key") or "").encode(),
                                        anchor=anchor, redis_tls_ca=s.redis_tls_ca)
         print(f"dashboard: {bound_url(runner)}", flush=True)
         try:
@@ -146,7 +144,7 @@ async def audit_verify(s: Settings, out: Any = sys.stdout) -> int:
         return 2
     redis = redis_client(s)
     try:
-        ledger = AuditLedger(redis, s.redis_prefix, hmac_key=s.audit_key.encode())
+        ledger = AuditLedger(redis, s.redis_prefix, hmac_key=(s.secret("audit_key") or "").encode())
         result = await ledger.verify(anchors)
     finally:
         await redis.aclose()

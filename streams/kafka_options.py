@@ -18,7 +18,7 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 def _password(settings: Settings) -> str | None:
-    return settings.kafka_sasl_password
+    return settings.secret("kafka_sasl_password")
 
 
 def aiokafka_options(settings: Settings) -> dict[str, Any]:

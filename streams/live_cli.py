@@ -46,13 +46,11 @@ def _produce(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace, feed_files: list[Path] | None = None,
         simulate: bool = False) -> int:
-    from dataclasses import replace
 
     from streams.runtime import run_up
 
     settings = _settings(args)
-    settings = replace(
-        settings,
+    settings = settings.with_(
         metrics_port=args.metrics_port or settings.metrics_port,
         dashboard_port=args.dashboard_port or settings.dashboard_port,
     )

@@ -17,7 +17,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
@@ -40,7 +39,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
     if settings.clock_end:
         env["SUNLIGHT_CLOCK_END"] = settings.clock_end
     if settings.audit_key:
-        env["SUNLIGHT_AUDIT_KEY"] = settings.audit_key
+        env["SUNLIGHT_AUDIT_KEY"] = settings.secret("audit_key") or ""
     return env
 
 
@@ -56,7 +55,7 @@ def demo_audit_key(settings: Settings) -> Settings:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
-    return replace(settings, audit_key=path.read_text().strip())
+    return settings.with_(audit_key=path.read_text().strip())
 
 
 def start_worker(settings: Settings, log_path: Path | None = None) -> subprocess.Popen[bytes]:
@@ -107,8 +106,8 @@ class System:
     def start(self) -> Settings:
         self.kafka.start()
         self.redis.start()
-        s = replace(self.settings, kafka_bootstrap=self.kafka.bootstrap,
-                    redis_url=self.redis.url)
+        s = self.settings.with_(kafka_bootstrap=self.kafka.bootstrap,
+                                redis_url=self.redis.url)
         create_topics(s.kafka_bootstrap, [s.topic(t) for t in ALL_TOPICS], s.partitions)
         self.settings = s
         return s
@@ -176,5 +175,5 @@ def run_up(settings: Settings, feed: Callable[[Settings], None] | None = None,
 
 def default_ports(settings: Settings) -> Settings:
     """Free ports for anything left at its default, so `up` runs beside other things."""
-    return replace(settings, metrics_port=settings.metrics_port or free_port(),
-                   dashboard_port=settings.dashboard_port or free_port())
+    return settings.with_(metrics_port=settings.metrics_port or free_port(),
+                          dashboard_port=settings.dashboard_port or free_port())

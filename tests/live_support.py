@@ -92,51 +92,69 @@ class LiveSystem:
         self.wait_drained(timeout_s=max(30.0, deadline - time.monotonic()))
         return self.alerts()
 
-    def drained(self) -> bool:
-        """Nothing more can come: each live worker has folded every record of its partitions
-        (`sunlight_consumer_lag_records` all 0, against Faust's highwaters: Tansu's own end
-        offsets and committed offsets disagree), its Redis sink holds nothing, and (with
-        SUNLIGHT_CLOCK_END) every partition's clock has reached that end, so every timer due
-        before it has fired."""
+    def progress(self) -> tuple[float, ...] | None:
+        """What the live workers have done so far (events, rejects, alerts in the stream),
+        or None while one of them still has work it has shown: alerts pending for Redis, or
+        (with SUNLIGHT_CLOCK_END) a partition whose clock has not reached that end yet."""
         from prometheus_client.parser import text_string_to_metric_families
 
+        done = [float(self.redis().xlen("sunlight:alerts"))]
         for proc in self.workers:
             if proc.poll() is not None:
                 continue
-            watermarks: list[float] = []
             try:
                 url = f"http://127.0.0.1:{proc.metrics_port}/metrics"  # type: ignore[attr-defined]
                 with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback
                     text = resp.read().decode()
             except OSError:
-                return False
+                return None
+            end = getattr(proc, "clock_end", None)
+            events = 0.0
             for family in text_string_to_metric_families(text):
                 for s in family.samples:
                     if s.name == "sunlight_sink_pending_alerts" and s.value:
-                        return False
-                    if s.name == "sunlight_consumer_lag_records" and s.value:
-                        return False
-                    if s.name == "sunlight_watermark_timestamp_seconds" and s.value > 0:
-                        watermarks.append(s.value)
-            end = getattr(proc, "clock_end", None)
-            if end is not None and any(w < end for w in watermarks):
-                return False
-        return True
+                        return None
+                    if (s.name == "sunlight_watermark_timestamp_seconds" and end is not None
+                            and 0 < s.value < end):
+                        return None
+                    if s.name in ("sunlight_events_total", "sunlight_events_rejected_total"):
+                        events += s.value
+            done.append(events)
+        return tuple(done)
 
-    def wait_drained(self, timeout_s: float = 60.0) -> None:
-        """`drained()` twice in a row with the stream unchanged between (a late write shows)."""
-        last = -1
+    def wait_drained(self, timeout_s: float = 60.0, quiet_s: float = 2.0) -> None:
+        """Wait until nothing is pending and nothing moved (events taken in, rejects, stream
+        entries) over `quiet_s` (two ticks of the workers' one-second timer): then whatever
+        is read back is final. A wait on what the system shows, not a fixed pause."""
+        last: tuple[float, ...] | None = None
+        since = time.monotonic()
 
         def settled() -> bool:
-            nonlocal last
-            if not self.drained():
-                last = -1
+            nonlocal last, since
+            now, seen = time.monotonic(), self.progress()
+            if seen is None or seen != last:
+                last, since = seen, now
                 return False
-            n, last = last, int(self.redis().xlen("sunlight:alerts"))
-            return n == last
+            return now - since >= quiet_s
 
-        assert wait_for(settled, timeout_s, step_s=0.5), "the live system never drained\n" + \
-            self.log_tail()
+        assert wait_for(settled, timeout_s, step_s=0.5), (
+            f"the live system never settled (last progress {last}; None: a sink pending or a "
+            f"clock short of SUNLIGHT_CLOCK_END)\n{self.metrics_tail()}\n{self.log_tail()}")
+
+    def metrics_tail(self) -> str:
+        """The workers' pending, lag and watermark gauges (for a failure message)."""
+        out = []
+        for proc in self.workers:
+            if proc.poll() is None:
+                url = f"http://127.0.0.1:{proc.metrics_port}/metrics"  # type: ignore[attr-defined]
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
+                        text = resp.read().decode()
+                except OSError as exc:
+                    text = repr(exc)
+                out += [line for line in text.splitlines() if line.startswith((
+                    "sunlight_sink_pending", "sunlight_watermark", "sunlight_consumer_lag"))]
+        return "\n".join(out)
 
     def topic_records(self, topic: str, timeout_ms: int = 3000) -> list[Any]:
         consumer = KafkaConsumer(topic, bootstrap_servers=self.bootstrap,

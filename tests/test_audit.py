@@ -8,7 +8,6 @@ import hashlib
 import io
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 
 import orjson
 import pytest
@@ -223,7 +222,7 @@ def test_newest_entries_deleted_with_the_head_are_caught_by_the_anchors(
 
 def test_verify_needs_the_key(settings: Settings) -> None:
     fill(settings, 1)
-    code, text = verify(replace(settings, audit_key=None))
+    code, text = verify(settings.with_(audit_key=None))
     assert code == 2 and "SUNLIGHT_AUDIT_KEY" in text
-    code, text = verify(replace(settings, audit_key="another key"))
+    code, text = verify(settings.with_(audit_key="another key"))
     assert code == 1 and "entry #1 (seq 1): hash does not match" in text

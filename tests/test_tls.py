@@ -23,6 +23,8 @@ import pytest
 import redis.asyncio as aioredis
 from alert_fixtures import engine_alerts
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from live_support import wait_for
 
 from sinks.audit_anchor import KafkaAnchor, read_anchors
 from sinks.redis_client import async_redis
@@ -122,9 +124,17 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsSystem]:
                 "SUNLIGHT_TOPIC_PREFIX": "tls.",
                 "SUNLIGHT_PARTITIONS": "2",
             })
-            create_topics(settings.kafka_bootstrap, [settings.topic(t) for t in
-                                                     ("gps", "payments", "audit")], 2,
-                          **kafka_python_options(settings))
+            names = [settings.topic(t) for t in ("gps", "payments", "audit")]
+
+            def created() -> bool:  # the broker answers through TLS once it is all up
+                try:
+                    create_topics(settings.kafka_bootstrap, names, 2,
+                                  **kafka_python_options(settings))
+                except KafkaError:
+                    return False
+                return True
+
+            assert wait_for(created, 30, step_s=0.5), (folder / "stunnel.log").read_text()
             yield TlsSystem(settings, ca, kafka.bootstrap)
         finally:
             proc.terminate()
