@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Sunlight image: `pip install .` of this repository; one image for `sunlight worker` and
-# `sunlight dashboard` (see docker-compose.yml). No secret is baked in: configuration comes from
-# /app/config (YAML, mounted read-only by compose) and SUNLIGHT_* environment variables.
+# `sunlight dashboard` (see docker-compose.yml). No secret is baked in. The default configuration
+# is inside the installed package; compose mounts an operator's folder at /app/config and points
+# SUNLIGHT_CONFIG at it. SUNLIGHT_* environment variables override single settings.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -22,16 +23,18 @@ LABEL org.opencontainers.image.title="sunlight" \
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    SUNLIGHT_METRICS_HOST=0.0.0.0 \
     SUNLIGHT_METRICS_PORT=9101 \
+    SUNLIGHT_DASHBOARD_HOST=0.0.0.0 \
     SUNLIGHT_DASHBOARD_PORT=8080
 RUN groupadd --system --gid 10001 sunlight \
  && useradd --system --uid 10001 --gid sunlight --home-dir /app --shell /usr/sbin/nologin sunlight \
  && mkdir -p /app/data \
  && chown -R sunlight:sunlight /app
 COPY --from=build /opt/venv /opt/venv
-COPY --chown=root:root config /app/config
 WORKDIR /app
 USER sunlight
+# In a container both listen on all its interfaces (only published ports reach them):
 # 9101: a worker's /metrics; 8080: the dashboard. Faust keeps local table data under /app.
 EXPOSE 9101 8080
 CMD ["sunlight", "worker"]

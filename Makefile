@@ -18,17 +18,20 @@ demo: $(STAMP)
 	$(VENV)/bin/sunlight demo
 
 # Debian packages the tests use: Chromium (dashboard browser test), CJK fonts (readable
-# screenshots), promtool and amtool (checks of the Prometheus and Alertmanager configs).
-SYSDEPS := chromium fonts-noto-cjk prometheus prometheus-alertmanager
+# screenshots), promtool and amtool (checks of the Prometheus and Alertmanager configs),
+# stunnel4 and openssl (Kafka and Redis over TLS, with a CA made by the test). Without them
+# those tests fail: they never skip.
+SYSDEPS := chromium fonts-noto-cjk prometheus prometheus-alertmanager stunnel4 openssl
 
 sysdeps:
-	@if [ -x /usr/bin/chromium ] && command -v promtool >/dev/null && command -v amtool >/dev/null; then \
+	@if [ -x /usr/bin/chromium ] && command -v promtool >/dev/null && command -v amtool >/dev/null \
+	  && command -v stunnel4 >/dev/null && command -v openssl >/dev/null; then \
 	  echo "system packages: present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends $(SYSDEPS) >/dev/null; \
 	else \
-	  echo "warning: not root; install $(SYSDEPS) for the browser and promtool tests"; \
+	  echo "warning: not root; install $(SYSDEPS): the browser, promtool and TLS tests need them"; \
 	fi
 
 test: $(STAMP) sysdeps

@@ -43,7 +43,19 @@ DETECTORS = (
     "welfare_ineligible",
 )
 SEVERITIES = ("low", "medium", "high", "critical")
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+def _default_config_dir() -> Path:
+    """The configuration shipped with the package (`config/`, installed as `sunlight_config`)."""
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("sunlight_config")))
+    except ModuleNotFoundError:  # a source tree that was never installed
+        return Path(__file__).resolve().parent.parent / "config"
+
+
+DEFAULT_CONFIG_DIR = _default_config_dir()
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,28 @@
-"""Hash-chained audit ledger of case actions, kept in Redis.
+"""Keyed, hash-chained audit ledger of case actions, kept in Redis and anchored outside it.
 
 Layout (prefix ``sunlight:``):
 - ``sunlight:audit``: a list, one JSON entry per case action, oldest first.
 - ``sunlight:audit:head``: a hash {seq, hash} naming the last entry, so that
   deleting the newest entry is caught too.
 
-Each entry carries ``seq`` (1, 2, ...), ``prev`` (the previous entry's hash,
-64 zeros for the first) and ``hash`` = SHA-256 of the entry's canonical JSON
-without ``hash``. Editing, deleting or reordering any entry breaks the chain
-at that entry, and ``verify`` names it.
+Each entry carries ``v`` (format 2), ``seq`` (1, 2, ...), ``prev`` (the previous entry's
+hash, 64 zeros for the first) and ``hash`` = HMAC-SHA256, under a key that is never in Redis
+(``SUNLIGHT_AUDIT_KEY``), of the entry's canonical JSON without ``hash``. Someone who can
+write Redis but does not hold the key cannot forge a hash, so rewriting the chain and its
+head breaks it. Every entry's (seq, hash) is also appended to a Kafka topic (the anchor,
+``sunlight.audit``) once Redis has it; ``verify`` checks the chain, the keyed hashes and
+that each entry is the one anchored for its seq, and names the first entry that is not.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -26,16 +31,33 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 GENESIS = "0" * 64
-ENTRY_FIELDS = ("seq", "ts", "who", "role", "action", "alert_id", "note", "prev")
+FORMAT = 2  # 1 was an unkeyed SHA-256 chain: refused
+ENTRY_FIELDS = ("v", "seq", "ts", "who", "role", "action", "alert_id", "note", "prev")
+log = logging.getLogger(__name__)
 
 Guard = Callable[[Pipeline], Awaitable[None]]
 Extra = Callable[[Pipeline, dict[str, Any]], None]
 
 
-def entry_hash(entry: Mapping[str, Any]) -> str:
-    """SHA-256 over the entry's fields except ``hash``, keys sorted."""
+class AuditKeyMissing(RuntimeError):
+    """No HMAC key: the ledger refuses to write or verify unkeyed entries."""
+
+    def __init__(self) -> None:
+        super().__init__("the audit ledger needs an HMAC key: set SUNLIGHT_AUDIT_KEY "
+                         "(e.g. `openssl rand -hex 32`, in .env; never in Redis)")
+
+
+class Anchor(Protocol):
+    """Where each new head goes, outside Redis (a Kafka topic in production)."""
+
+    async def publish(self, seq: int, digest: str) -> None: ...
+
+
+def entry_hash(entry: Mapping[str, Any], key: bytes) -> str:
+    """HMAC-SHA256 under `key` over the entry's fields except ``hash``, keys sorted."""
     body = {k: entry.get(k) for k in ENTRY_FIELDS}
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    message = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -67,11 +89,20 @@ class ActionRejected(Exception):
 
 
 class AuditLedger:
-    def __init__(self, redis: Redis, prefix: str = "sunlight:", zone: str = "Asia/Shanghai"):
+    def __init__(self, redis: Redis, prefix: str = "sunlight:", zone: str = "Asia/Shanghai",
+                 *, hmac_key: bytes | None = None, anchor: Anchor | None = None):
         self.redis = redis
         self.key = f"{prefix}audit"
         self.head_key = f"{prefix}audit:head"
         self.zone = ZoneInfo(zone)
+        self.hmac_key = hmac_key
+        self.anchor = anchor
+        self.unanchored = 0  # entries whose anchor could not be written (verify names them)
+
+    def _key(self) -> bytes:
+        if not self.hmac_key:
+            raise AuditKeyMissing()
+        return self.hmac_key
 
     def now_iso(self) -> str:
         return datetime.now(self.zone).isoformat(timespec="milliseconds")
@@ -88,6 +119,7 @@ class AuditLedger:
         guard: Guard | None = None,
         extra: Extra | None = None,
     ) -> dict[str, Any]:
+        key = self._key()
         """Append one entry atomically, with optional writes in the same MULTI.
 
         ``guard`` runs after WATCH (on the ledger and ``watch`` keys) and may
@@ -104,6 +136,7 @@ class AuditLedger:
                     head = await pipe.hgetall(self.head_key)
                     seq = int(head.get("seq", 0)) + 1
                     entry: dict[str, Any] = {
+                        "v": FORMAT,
                         "seq": seq,
                         "ts": self.now_iso(),
                         "who": who,
@@ -113,16 +146,28 @@ class AuditLedger:
                         "note": note,
                         "prev": head.get("hash", GENESIS),
                     }
-                    entry["hash"] = entry_hash(entry)
+                    entry["hash"] = entry_hash(entry, key)
                     pipe.multi()
                     pipe.rpush(self.key, orjson.dumps(entry))
                     pipe.hset(self.head_key, mapping={"seq": seq, "hash": entry["hash"]})
                     if extra is not None:
                         extra(pipe, entry)
                     await pipe.execute()
-                    return entry
                 except WatchError:
                     continue
+            await self._anchor(entry)
+            return entry
+
+    async def _anchor(self, entry: dict[str, Any]) -> None:
+        """After Redis has the entry: an anchor that fails is counted and logged, and
+        `verify` names the entry as not anchored (the case action itself stands)."""
+        if self.anchor is None:
+            return
+        try:
+            await self.anchor.publish(int(entry["seq"]), str(entry["hash"]))
+        except Exception:
+            self.unanchored += 1
+            log.exception("audit: could not anchor entry seq %s", entry["seq"])
 
     async def entries(self, start: int = 0, end: int = -1) -> list[dict[str, Any]]:
         raw = await self.redis.lrange(self.key, start, end)
@@ -132,7 +177,11 @@ class AuditLedger:
         """Entries about one alert among the last ``limit`` entries."""
         return [e for e in await self.entries(-limit, -1) if e.get("alert_id") == alert_id]
 
-    async def verify(self, batch: int = 1000) -> VerifyResult:
+    async def verify(self, anchors: Mapping[int, str] | None = None,
+                     batch: int = 1000) -> VerifyResult:
+        """The chain, each keyed hash, and (given `anchors`, seq -> hash read from outside
+        Redis) that each entry is the one anchored for its seq and none is missing."""
+        key = self._key()
         prev = GENESIS
         position = 0
         length = await self.redis.llen(self.key)
@@ -142,7 +191,9 @@ class AuditLedger:
                 break
             for item in raw:
                 position += 1
-                problem = check_entry(item, position, prev)
+                problem = check_entry(item, position, prev, key)
+                if problem is None and anchors is not None:
+                    problem = check_anchor(orjson.loads(item), position, anchors)
                 if problem is not None:
                     return VerifyResult(position - 1, problem)
                 prev = orjson.loads(item)["hash"]
@@ -154,10 +205,25 @@ class AuditLedger:
                 "the newest entries were deleted or the head was edited"
             )
             return VerifyResult(position, Problem(0, head_seq, reason))
+        if anchors and max(anchors) > position:
+            reason = (f"the anchor names seq {max(anchors)} but the ledger ends at seq "
+                      f"{position}: the newest entries were deleted")
+            return VerifyResult(position, Problem(0, max(anchors), reason))
         return VerifyResult(position, None)
 
 
-def check_entry(item: str | bytes, position: int, prev: str) -> Problem | None:
+def check_anchor(
+    entry: dict[str, Any], position: int, anchors: Mapping[int, str]
+) -> Problem | None:
+    anchored = anchors.get(position)
+    if anchored is None:
+        return Problem(position, position, "not anchored outside Redis")
+    if not hmac.compare_digest(str(entry.get("hash")), anchored):
+        return Problem(position, position, "differs from the anchored hash: rewritten")
+    return None
+
+
+def check_entry(item: str | bytes, position: int, prev: str, key: bytes) -> Problem | None:
     try:
         entry = orjson.loads(item)
     except orjson.JSONDecodeError:
@@ -166,7 +232,9 @@ def check_entry(item: str | bytes, position: int, prev: str) -> Problem | None:
         return Problem(position, None, "not a JSON object: edited")
     seq = entry.get("seq")
     seq_int = seq if isinstance(seq, int) else None
-    if entry.get("hash") != entry_hash(entry):
+    if entry.get("v") != FORMAT:
+        return Problem(position, seq_int, f"format {entry.get('v')!r} is not {FORMAT} (keyed)")
+    if not hmac.compare_digest(str(entry.get("hash")), entry_hash(entry, key)):
         return Problem(position, seq_int, "hash does not match its content: edited")
     if seq != position:
         reason = (

@@ -17,8 +17,10 @@ from typing import Any, Protocol
 
 import aiohttp
 import orjson
+from tenacity import RetryCallState
 
 from sinks.dashboard.masking import mask_alert
+from sinks.retry import retrying
 from sinks.tail import AlertTail
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,6 @@ class RetryPolicy:
     max_backoff_s: float = 10.0
     timeout_s: float = 5.0
 
-    def delay(self, attempt: int) -> float:
-        return float(min(self.max_backoff_s, self.backoff_s * 2**attempt))
 
 
 @dataclass(frozen=True)
@@ -140,10 +140,8 @@ class HttpForwarder:
         headers = {"Content-Type": "application/json", **self.config.headers}
         policy = self.config.retry
         timeout = aiohttp.ClientTimeout(total=policy.timeout_s)
-        reason = ""
-        for attempt in range(policy.retries + 1):
-            if attempt:
-                await asyncio.sleep(policy.delay(attempt - 1))
+
+        async def post() -> None:
             self.attempts += 1
             try:
                 async with session.post(
@@ -152,14 +150,34 @@ class HttpForwarder:
                     if resp.status < 300:
                         return
                     reason = f"HTTP {resp.status}"
-                    if resp.status < 500 and resp.status not in RETRYABLE:
-                        raise DeliveryFailed(self.name, reason, permanent=True)
+                    permanent = resp.status < 500 and resp.status not in RETRYABLE
+                    raise DeliveryFailed(self.name, reason, permanent=permanent)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-            log.warning("%s: attempt %d of %d failed (%s)", self.name, attempt + 1,
-                        policy.retries + 1, reason)
-        raise DeliveryFailed(self.name, f"gave up after {policy.retries + 1} attempts: {reason}",
-                             permanent=False)
+                raise DeliveryFailed(self.name, f"{type(exc).__name__}: {exc}",
+                                     permanent=False) from exc
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            log.warning("%s: attempt %d of %d failed (%s)", self.name, state.attempt_number,
+                        policy.retries + 1, exc)
+
+        try:
+            async for attempt in retrying(retry_on=_transient, min_s=policy.backoff_s,
+                                          max_s=policy.max_backoff_s,
+                                          attempts=policy.retries + 1,
+                                          before_sleep=before_sleep):
+                with attempt:
+                    await post()
+        except DeliveryFailed as exc:
+            if exc.permanent:
+                raise
+            raise DeliveryFailed(self.name, f"gave up after {policy.retries + 1} attempts: "
+                                 f"{str(exc).removeprefix(self.name + ': ')}",
+                                 permanent=False) from exc
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, DeliveryFailed) and not exc.permanent
 
 
 def build_forwarders(
@@ -191,16 +209,17 @@ async def run_forwarding(
 
         async def handle(alert: dict[str, Any]) -> None:
             for fwd in forwarders:
-                while True:
-                    try:
-                        await fwd.send(session, [alert])
-                        break
-                    except DeliveryFailed as exc:
-                        if exc.permanent:
-                            log.error("%s refused alert %s: %s", fwd.name,
-                                      alert.get("alert_id"), exc)
-                            break
-                        await asyncio.sleep(fwd.config.retry.max_backoff_s)
+                # The same policy once more around a whole delivery: a receiver that stays
+                # down holds this alert (and those after it) until it is back.
+                policy = fwd.config.retry
+                try:
+                    async for attempt in retrying(retry_on=_transient,
+                                                  min_s=policy.max_backoff_s,
+                                                  max_s=policy.max_backoff_s):
+                        with attempt:
+                            await fwd.send(session, [alert])
+                except DeliveryFailed as exc:
+                    log.error("%s refused alert %s: %s", fwd.name, alert.get("alert_id"), exc)
 
         return await tail.run(handle, idle_exit_s=idle_exit_s, max_alerts=max_alerts)
 
@@ -210,14 +229,15 @@ def start_forwarding(
     prefix: str,
     forwarders_config: Mapping[str, Any] | None,
     dashboard_url: str = "",
+    tls_ca: str | None = None,
 ) -> asyncio.Task[int] | None:
     """Run the enabled forwarders in the background (for ``sunlight up``); None if none."""
-    from redis.asyncio import Redis
+    from sinks.redis_client import async_redis
 
     forwarders = build_forwarders(forwarders_config, dashboard_url)
     if not forwarders:
         return None
-    redis = Redis.from_url(redis_url, decode_responses=True)
+    redis = async_redis(redis_url, tls_ca, decode_responses=True)
     tail = AlertTail(redis, prefix=prefix, group="forwarders", consumer="forwarder-1")
 
     async def run() -> int:

@@ -23,27 +23,13 @@ from detectors.calendar import load_calendar
 from detectors.config import load_config
 from sinks.metrics import Metrics
 from sinks.redis_store import RedisAlertStore
+from streams.kafka_options import aiokafka_options as kafka_security
+from streams.kafka_options import faust_credentials
 from streams.live import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, AlertSinks, LiveEngine
 from streams.settings import Settings
 from streams.topics import BROADCAST_TOPICS, ENGINE_TOPICS
 
 log = logging.getLogger(__name__)
-
-
-def kafka_security(settings: Settings) -> dict[str, Any]:
-    """aiokafka client options for SASL/TLS, from the settings (secrets from the env)."""
-    opts: dict[str, Any] = {}
-    if settings.kafka_security_protocol != "PLAINTEXT":
-        opts["security_protocol"] = settings.kafka_security_protocol
-    if settings.kafka_sasl_mechanism:
-        opts["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        opts["sasl_plain_username"] = settings.kafka_sasl_username
-        opts["sasl_plain_password"] = settings.kafka_sasl_password
-    if settings.kafka_ssl_cafile:
-        from aiokafka.helpers import create_ssl_context
-
-        opts["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
-    return opts
 
 
 def aiokafka_consumer(app: faust.App) -> Any:
@@ -61,7 +47,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
-        web_host="127.0.0.1" if settings.kafka_bootstrap.startswith("127.") else "0.0.0.0",
+        web_bind=settings.metrics_host,  # what /metrics listens on (web_host only names it)
+        web_host=settings.metrics_host,
         web_port=settings.metrics_port,
         broker_session_timeout=timeout,
         broker_rebalance_timeout=timeout,
@@ -82,12 +69,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         # a fetch limit below a record's size stalls the partition.
         consumer_max_fetch_size=MAX_FETCH_BYTES,
         producer_max_request_size=MAX_FETCH_BYTES,
-        broker_credentials=None,
+        broker_credentials=faust_credentials(settings),
     )
     registry = registry or CollectorRegistry()
     setup_prometheus_sensors(app, registry=registry, name_prefix="faust")
     metrics = Metrics(registry)
-    store = RedisAlertStore(settings.redis_url, settings.redis_prefix, metrics=metrics)
+    store = RedisAlertStore(settings.redis_url, settings.redis_prefix, metrics=metrics,
+                            tls_ca=settings.redis_tls_ca, maxlen=settings.alerts_maxlen)
 
     def topic(*names: str) -> faust.TopicT:
         return app.topic(

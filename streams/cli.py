@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from detectors.config import DEFAULT_CONFIG_DIR
 from streams import cli_ops, live_cli, sim_cli
+from streams.settings import config_dir_from_env
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sunlight", description="Sunlight: real-time supervision of public money and assets."
     )
     parser.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG_DIR, help="configuration folder"
+        "--config", type=Path, default=config_dir_from_env(),
+        help="configuration folder (env SUNLIGHT_CONFIG; default: the one shipped in the package)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 

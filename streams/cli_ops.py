@@ -9,40 +9,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-DEFAULT_PREFIX = "sunlight:"
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+from detectors.config import DEFAULT_CONFIG_DIR
+from sinks.redis_client import async_redis
+from streams.settings import Settings, check_redis_url, load_settings
 
 
-@dataclass(frozen=True)
-class RedisSettings:
-    url: str = DEFAULT_REDIS_URL
-    prefix: str = DEFAULT_PREFIX
-
-    @classmethod
-    def from_env(
-        cls, env: Mapping[str, str], url: str | None = None, prefix: str | None = None
-    ) -> RedisSettings:
-        chosen = url or env.get("SUNLIGHT_REDIS_URL") or DEFAULT_REDIS_URL
-        if not chosen.startswith(REDIS_SCHEMES):
-            raise ValueError(f"redis URL: {chosen!r} does not start with one of {REDIS_SCHEMES}")
-        return cls(chosen, prefix or env.get("SUNLIGHT_REDIS_PREFIX") or DEFAULT_PREFIX)
-
-    def client(self) -> Redis:
-        return Redis.from_url(self.url, decode_responses=True)
+def settings(args: argparse.Namespace) -> Settings:
+    """The one settings object (config folder + SUNLIGHT_* environment), with --redis and
+    --prefix taking precedence."""
+    s = load_settings(getattr(args, "config", None) or DEFAULT_CONFIG_DIR)
+    return s.with_(redis_url=check_redis_url(args.redis or s.redis_url),
+                   redis_prefix=getattr(args, "prefix", None) or s.redis_prefix)
 
 
-def settings(args: argparse.Namespace) -> RedisSettings:
-    return RedisSettings.from_env(os.environ, args.redis, getattr(args, "prefix", None))
+def redis_client(s: Settings) -> Redis:
+    return async_redis(s.redis_url, s.redis_tls_ca, decode_responses=True)
+
+
+def dashboard_config_path(args: argparse.Namespace) -> str | None:
+    """--dashboard-config, else dashboard.yaml of the --config folder when it has one."""
+    if args.dashboard_config:
+        return str(args.dashboard_config)
+    folder = getattr(args, "config", None)
+    if folder is not None and (Path(folder) / "dashboard.yaml").exists():
+        return str(Path(folder) / "dashboard.yaml")
+    return None
+
+
+def dashboard_bind(args: argparse.Namespace) -> tuple[str, int]:
+    """--host/--port, else SUNLIGHT_DASHBOARD_HOST/PORT: loopback unless told otherwise."""
+    worker = load_settings(getattr(args, "config", None) or DEFAULT_CONFIG_DIR)
+    return args.host or worker.dashboard_host, args.port or worker.dashboard_port
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -53,10 +57,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("dashboard", help="serve the control-room dashboard")
     _common(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default=None,
+                   help="bind address (env SUNLIGHT_DASHBOARD_HOST; default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None,
+                   help="port (env SUNLIGHT_DASHBOARD_PORT; default 8080)")
     p.add_argument("--dashboard-config", default=None,
-                   help="dashboard.yaml: users, forwarders (default config/dashboard.yaml)")
+                   help="dashboard.yaml: users, forwarders (default: dashboard.yaml of --config)")
     p.set_defaults(func=cmd_dashboard)
 
     audit = sub.add_parser("audit", help="audit ledger of case actions")
@@ -91,35 +97,60 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
+    from sinks.audit import AuditKeyMissing
+    from sinks.audit_anchor import KafkaAnchor
     from sinks.dashboard.app import bound_url, start_dashboard
     from sinks.dashboard.config import DashboardConfig
+    from streams.kafka_options import aiokafka_options
 
     s = settings(args)
-    config = DashboardConfig.load(args.dashboard_config)
+    config = DashboardConfig.load(dashboard_config_path(args))
+    host, port = dashboard_bind(args)
+    if not s.audit_key:
+        print(f"sunlight dashboard: {AuditKeyMissing()}", file=sys.stderr)
+        return 2
 
     async def run() -> None:
-        runner = await start_dashboard(s.url, s.prefix, args.host, args.port, config)
+        anchor = KafkaAnchor(s.kafka_bootstrap, s.topic("audit"), aiokafka_options(s))
+        runner = await start_dashboard(s.redis_url, s.redis_prefix, host, port, config,
+                                       audit_key=(s.secret("audit_key") or "").encode(),
+                                       anchor=anchor, redis_tls_ca=s.redis_tls_ca)
         print(f"dashboard: {bound_url(runner)}", flush=True)
         try:
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
+            await anchor.stop()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
     return 0
 
 
-async def audit_verify(s: RedisSettings, out: Any = sys.stdout) -> int:
-    from sinks.audit import AuditLedger
+async def audit_verify(s: Settings, out: Any = sys.stdout) -> int:
+    """The chain, the HMAC of every entry (SUNLIGHT_AUDIT_KEY) and the anchors in Kafka."""
+    from sinks.audit import AuditKeyMissing, AuditLedger
+    from sinks.audit_anchor import read_anchors
+    from streams.kafka_options import aiokafka_options
 
-    redis = s.client()
+    if not s.audit_key:
+        print(f"audit ledger: {AuditKeyMissing()}", file=out)
+        return 2
     try:
-        result = await AuditLedger(redis, s.prefix).verify()
+        anchors = await read_anchors(s.kafka_bootstrap, s.topic("audit"), aiokafka_options(s))
+    except Exception as exc:  # reported: verify fails
+        print(f"audit ledger: cannot read the anchors from {s.topic('audit')} at "
+              f"{s.kafka_bootstrap}: {exc!r}", file=out)
+        return 2
+    redis = redis_client(s)
+    try:
+        ledger = AuditLedger(redis, s.redis_prefix, hmac_key=(s.secret("audit_key") or "").encode())
+        result = await ledger.verify(anchors)
     finally:
         await redis.aclose()
     if result.ok:
-        print(f"audit ledger OK: {result.entries} entries, chain intact", file=out)
+        print(f"audit ledger OK: {result.entries} entries, chain, keys and anchors intact",
+              file=out)
         return 0
     print(f"audit ledger BROKEN at {result.problem} "
           f"({result.entries} entries before it are intact)", file=out)
@@ -134,9 +165,9 @@ async def alerts_tail(args: argparse.Namespace, out: Any = sys.stdout) -> int:
     from sinks.tail import AlertTail, TailFilter
 
     s = settings(args)
-    redis = s.client()
+    redis = redis_client(s)
     tail = AlertTail(
-        redis, prefix=s.prefix, group=args.group, consumer=args.consumer,
+        redis, prefix=s.redis_prefix, group=args.group, consumer=args.consumer,
         filt=TailFilter(frozenset(args.detector), args.min_severity),
         start_id="0" if args.from_start else "$",
     )
@@ -164,13 +195,13 @@ async def forward(args: argparse.Namespace) -> int:
     from sinks.tail import AlertTail
 
     s = settings(args)
-    config = DashboardConfig.load(args.dashboard_config)
+    config = DashboardConfig.load(dashboard_config_path(args))
     forwarders = build_forwarders(config.forwarders, config.public_url)
     if not forwarders:
         print("forward: no forwarder is enabled in the config", file=sys.stderr)
         return 2
-    redis = s.client()
-    tail = AlertTail(redis, prefix=s.prefix, group=args.group, consumer=args.consumer)
+    redis = redis_client(s)
+    tail = AlertTail(redis, prefix=s.redis_prefix, group=args.group, consumer=args.consumer)
     try:
         await run_forwarding(tail, forwarders, idle_exit_s=args.idle_exit)
     finally:

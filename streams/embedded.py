@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 #: Session, rebalance and max-poll timeouts for group clients against Tansu.
 GROUP_TIMEOUT_MS = 6000
@@ -248,14 +248,15 @@ class EmbeddedRedis(_ServerProcess):
 
 
 def create_topics(bootstrap: str, names: Iterable[str], partitions: int,
-                  configs: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                  configs: Mapping[str, Mapping[str, str]] | None = None, **kafka: Any) -> None:
     """Create each topic with `partitions` partitions (and its `configs`, by full name); a
-    topic that exists is left as is."""
+    topic that exists is left as is. `kafka`: client options for SASL/TLS
+    (`streams.kafka_options.kafka_python_options`)."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **kafka)
     try:
         # One request per topic: a batch would fail whole on the first existing name.
         for name in names:

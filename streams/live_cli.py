@@ -19,11 +19,13 @@ def _worker(args: argparse.Namespace) -> int:
 
     from streams.app import create_app
     from streams.embedded import create_topics
+    from streams.kafka_options import kafka_python_options
     from streams.topics import ALL_TOPICS, topic_configs
 
     settings = _settings(args)
     create_topics(settings.kafka_bootstrap, [settings.topic(t) for t in ALL_TOPICS],
-                  settings.partitions, topic_configs(settings.topic_prefix))
+                  settings.partitions, topic_configs(settings.topic_prefix),
+                  **kafka_python_options(settings))
     app = create_app(settings)
     level = "INFO" if args.verbose else "WARNING"
     logging.basicConfig(level=level)
@@ -32,24 +34,24 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _produce(args: argparse.Namespace) -> int:
+    from streams.kafka_options import kafka_python_options
     from streams.producer import produce
 
     settings = _settings(args)
     sent = produce([Path(p) for p in args.inputs], args.broker or settings.kafka_bootstrap,
-                   settings.topic_prefix, speed=args.speed, rate=args.rate, batch=args.batch)
+                   settings.topic_prefix, speed=args.speed, rate=args.rate, batch=args.batch,
+                   **kafka_python_options(settings))
     print(f"sent {sent:,} lines", file=sys.stderr)
     return 0
 
 
 def _up(args: argparse.Namespace, feed_files: list[Path] | None = None,
         simulate: bool = False) -> int:
-    from dataclasses import replace
 
     from streams.runtime import run_up
 
     settings = _settings(args)
-    settings = replace(
-        settings,
+    settings = settings.with_(
         metrics_port=args.metrics_port or settings.metrics_port,
         dashboard_port=args.dashboard_port or settings.dashboard_port,
     )

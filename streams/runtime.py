@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,7 +21,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
@@ -44,7 +44,24 @@ def worker_env(settings: Settings) -> dict[str, str]:
         env["SUNLIGHT_CLOCK_END"] = settings.clock_end
     if settings.state_dir:
         env["SUNLIGHT_STATE_DIR"] = settings.state_dir
+    if settings.audit_key:
+        env["SUNLIGHT_AUDIT_KEY"] = settings.secret("audit_key") or ""
     return env
+
+
+def demo_audit_key(settings: Settings) -> Settings:
+    """`up` and `demo` without SUNLIGHT_AUDIT_KEY: a key of their own, kept (mode 0600) in
+    the data folder, so `SUNLIGHT_AUDIT_KEY=$(cat DIR/audit.key) sunlight audit verify`
+    works against the running system."""
+    if settings.audit_key:
+        return settings
+    path = Path(settings.data_dir) / "audit.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return settings.with_(audit_key=path.read_text().strip())
 
 
 def start_worker(settings: Settings, log_path: Path | None = None) -> subprocess.Popen[bytes]:
@@ -97,8 +114,8 @@ class System:
     def start(self) -> Settings:
         self.kafka.start()
         self.redis.start()
-        s = replace(self.settings, kafka_bootstrap=self.kafka.bootstrap,
-                    redis_url=self.redis.url)
+        s = self.settings.with_(kafka_bootstrap=self.kafka.bootstrap,
+                                redis_url=self.redis.url)
         create_topics(s.kafka_bootstrap, [s.topic(t) for t in ALL_TOPICS], s.partitions,
                       topic_configs(s.topic_prefix))
         self.settings = s
@@ -132,6 +149,7 @@ def run_up(settings: Settings, feed: Callable[[Settings], None] | None = None,
            kafka_port: int | None = None, redis_port: int | None = None) -> int:
     log_dir = Path(settings.data_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    settings = demo_audit_key(settings)
     system = System(settings, kafka_port, redis_port, log_dir)
     stop = threading.Event()
 
@@ -211,5 +229,5 @@ class Supervisor:
 
 def default_ports(settings: Settings) -> Settings:
     """Free ports for anything left at its default, so `up` runs beside other things."""
-    return replace(settings, metrics_port=settings.metrics_port or free_port(),
-                   dashboard_port=settings.dashboard_port or free_port())
+    return settings.with_(metrics_port=settings.metrics_port or free_port(),
+                          dashboard_port=settings.dashboard_port or free_port())

@@ -1,73 +1,90 @@
-"""Worker settings: typed and frozen, read once from `config/sunlight.yaml` with
-environment overrides named `SUNLIGHT_...` (the only place that reads the environment)."""
+"""Settings: one typed, frozen object (pydantic-settings), read once from `sunlight.yaml` with
+environment overrides named `SUNLIGHT_<FIELD>` (this is the only module that reads them).
+Secrets are `SecretStr`: they never show in a repr, a log line or an error message."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from detectors.config import DEFAULT_CONFIG_DIR
 
-ENV = {
-    "SUNLIGHT_KAFKA_BOOTSTRAP": "kafka_bootstrap",
-    "SUNLIGHT_TOPIC_PREFIX": "topic_prefix",
-    "SUNLIGHT_PARTITIONS": "partitions",
-    "SUNLIGHT_REDIS_URL": "redis_url",
-    "SUNLIGHT_REDIS_PREFIX": "redis_prefix",
-    "SUNLIGHT_METRICS_PORT": "metrics_port",
-    "SUNLIGHT_DASHBOARD_PORT": "dashboard_port",
-    "SUNLIGHT_WORKER_PORT": "worker_port",
-    "SUNLIGHT_APP_ID": "app_id",
-    "SUNLIGHT_CLOCK_END": "clock_end",
-    "SUNLIGHT_DATA_DIR": "data_dir",
-    "SUNLIGHT_STATE_DIR": "state_dir",
-    "SUNLIGHT_CHECKPOINT_INTERVAL_S": "checkpoint_interval_s",
-    "SUNLIGHT_CHECKPOINT_KAFKA": "checkpoint_kafka",
-    "SUNLIGHT_KAFKA_SECURITY_PROTOCOL": "kafka_security_protocol",
-    "SUNLIGHT_KAFKA_SASL_MECHANISM": "kafka_sasl_mechanism",
-    "SUNLIGHT_KAFKA_SASL_USERNAME": "kafka_sasl_username",
-    "SUNLIGHT_KAFKA_SASL_PASSWORD": "kafka_sasl_password",
-    "SUNLIGHT_KAFKA_SSL_CAFILE": "kafka_ssl_cafile",
-}
+ENV_PREFIX = "SUNLIGHT_"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
+    """Every setting of a worker, the dashboard and the operator commands."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
     config_dir: Path = DEFAULT_CONFIG_DIR
     app_id: str = "sunlight"
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = "sunlight."
-    partitions: int = 4
+    partitions: int = Field(4, ge=1)
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "sunlight:"
+    redis_tls_ca: str | None = None  # CA of a rediss:// server
+    # `sunlight:alerts` is trimmed to about this many entries, never past what a subscriber
+    # group has not acknowledged (sinks/stream_trim.py); alert hashes are kept.
+    alerts_maxlen: int = Field(1_000_000, ge=1)
+    # Loopback unless told otherwise: a container sets 0.0.0.0 (the image and compose do).
+    metrics_host: str = "127.0.0.1"
     metrics_port: int = 9101
+    dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8080
     worker_port: int = 6066
     clock_end: str | None = None  # backfills: the clock never passes this instant
     data_dir: str = "/tmp/sunlight"
     state_dir: str | None = None  # checkpoints; default: <data_dir>/state
-    checkpoint_interval_s: float = 10.0
+    checkpoint_interval_s: float = Field(10.0, gt=0)
     checkpoint_kafka: bool = True  # also to the compacted changelog topic `<prefix>state`
     group_timeout_s: float = 6.0  # Tansu joins a group only after the rebalance timeout
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = None
+    kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
+    audit_key: SecretStr | None = None  # HMAC key of the audit ledger (never stored in Redis)
     # SUNLIGHT_ENGINE_<KEY>=value overrides `engine.<key>` of sunlight.yaml
     engine_overrides: tuple[tuple[str, Any], ...] = ()
 
-    def __repr__(self) -> str:  # never print a secret
-        shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        shown["kafka_sasl_password"] = "***" if self.kafka_sasl_password else None
-        shown["redis_url"] = _hide_password(self.redis_url)
-        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what `load_settings` passes in: building a Settings never reads os.environ
+        # behind the caller's back (tests pass their own environment).
+        return (init_settings,)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str) -> str:
+        return check_redis_url(url)
+
+    @field_validator("kafka_security_protocol")
+    @classmethod
+    def _protocol(cls, value: str) -> str:
+        allowed = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+        if value not in allowed:
+            raise ValueError(f"kafka security protocol: {value!r} is not one of {allowed}")
+        return value
+
+    def __repr_args__(self) -> Any:  # the Redis URL may carry a password
+        for name, value in super().__repr_args__():
+            yield name, (_hide_password(value) if name == "redis_url" else value)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
@@ -78,6 +95,15 @@ class Settings:
         base = Path(self.state_dir) if self.state_dir else Path(self.data_dir) / "state"
         return base / self.app_id
 
+    def secret(self, name: str) -> str | None:
+        """The plain value of a SecretStr field (for the one client that needs it)."""
+        value = getattr(self, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with `changes`, validated like the original."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
 
 def _hide_password(url: str) -> str:
     parsed = urlparse(url)
@@ -86,27 +112,25 @@ def _hide_password(url: str) -> str:
     return url
 
 
-def _coerce(name: str, value: Any) -> Any:
-    kind = {f.name: f.type for f in fields(Settings)}[name]
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise ValueError(f"{name}: {value!r} is not a boolean (true/false)")
-        return text in ("1", "true", "yes", "on")
-    if kind == "Path":
-        return Path(value)
-    return None if value in ("", None) else str(value)
+def check_redis_url(url: str) -> str:
+    scheme = urlparse(url).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"redis url: scheme {scheme!r} is not redis, rediss or unix")
+    return url
+
+
+def config_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """`SUNLIGHT_CONFIG` (an operator's folder), else the configuration shipped in the package."""
+    env = os.environ if environ is None else environ
+    chosen = env.get("SUNLIGHT_CONFIG")
+    return Path(chosen) if chosen else DEFAULT_CONFIG_DIR
 
 
 def load_settings(
     config_dir: Path = DEFAULT_CONFIG_DIR, environ: Mapping[str, str] | None = None
 ) -> Settings:
+    """`sunlight.yaml` (sections kafka, redis), then `SUNLIGHT_<FIELD>` from `environ`
+    (default: the process environment); pydantic checks and converts every value."""
     env = os.environ if environ is None else environ
     path = Path(config_dir) / "sunlight.yaml"
     doc: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -120,22 +144,35 @@ def load_settings(
         (redis, "prefix", "redis_prefix"),
     ):
         if key in src:
-            values[name] = _coerce(name, src[key])
-    for var, name in ENV.items():
-        if var in env:
-            values[name] = _coerce(name, env[var])
+            values[name] = src[key]
+    for name in Settings.model_fields:
+        var = ENV_PREFIX + name.upper()
+        if name not in ("config_dir", "engine_overrides", "group_timeout_s") and var in env:
+            values[name] = env[var] if env[var] != "" else None
     values["engine_overrides"] = tuple(
         (var.removeprefix("SUNLIGHT_ENGINE_").lower(), yaml.safe_load(value))
         for var, value in sorted(env.items())
         if var.startswith("SUNLIGHT_ENGINE_")
     )
-    settings = replace(Settings(), **values)
-    scheme = urlparse(settings.redis_url).scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"redis url: scheme {scheme!r} is not redis, rediss or unix")
-    if settings.checkpoint_interval_s <= 0:
-        raise ValueError(
-            f"checkpoint_interval_s: {settings.checkpoint_interval_s} is not above 0")
-    if settings.partitions < 1:
-        raise ValueError(f"partitions: {settings.partitions} is below 1")
-    return settings
+    values = {k: v for k, v in values.items() if v is not None or k in _OPTIONAL}
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ValueError(_reasons(exc, values)) from None
+
+
+def _reasons(exc: ValidationError, values: Mapping[str, Any]) -> str:
+    """One line per bad setting, naming it and (unless secret) the value given."""
+    out = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        shown = "" if name in _SECRETS or name not in values else f", got {values[name]!r}"
+        out.append(f"{name}: {message}{shown}")
+    return "; ".join(out)
+
+
+_SECRETS = frozenset({"kafka_sasl_password", "audit_key", "redis_url"})
+_OPTIONAL = frozenset(
+    name for name, field in Settings.model_fields.items() if field.default is None
+)

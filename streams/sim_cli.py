@@ -23,14 +23,16 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"sunlight simulate: {exc}", file=sys.stderr)
         return 2
     if args.live:
+        from streams.kafka_options import kafka_python_options
         from streams.settings import load_settings
         from streams.simulator.live import ending_today, feed
 
         config = ending_today(config)
-        prefix = load_settings(getattr(args, "config", DEFAULT_CONFIG_DIR)).topic_prefix
+        settings = load_settings(getattr(args, "config", None) or DEFAULT_CONFIG_DIR)
+        prefix = settings.topic_prefix
         print(f"feeding {args.live}: {config.start} .. {config.days} days, "
               f"speed x{args.speed:g}", file=sys.stderr)
-        sent = feed(config, args.live, args.speed, prefix)
+        sent = feed(config, args.live, args.speed, prefix, **kafka_python_options(settings))
         print(f"sent {sent:,} lines", file=sys.stderr)
         return 0
     if not args.out:

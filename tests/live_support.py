@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,9 @@ class LiveSystem:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         proc.metrics_port = int(environ["SUNLIGHT_METRICS_PORT"])  # type: ignore[attr-defined]
+        end = environ.get("SUNLIGHT_CLOCK_END")
+        proc.clock_end = (  # type: ignore[attr-defined]
+            datetime.fromisoformat(end).timestamp() if end else None)
         self.workers.append(proc)
         return proc
 
@@ -90,8 +95,73 @@ class LiveSystem:
             if self.workers and all(w.poll() is not None for w in self.workers):
                 break  # every worker has died: the log tail will say why
             time.sleep(0.5)
-        time.sleep(1.0)  # anything extra would show up now
+        # Not a pause for "anything extra": wait until nothing more can come, then read back.
+        self.wait_drained(timeout_s=max(30.0, deadline - time.monotonic()))
         return self.alerts()
+
+    def progress(self) -> tuple[float, ...] | None:
+        """What the live workers have done so far (events, rejects, alerts in the stream),
+        or None while one of them still has work it has shown: alerts pending for Redis, or
+        (with SUNLIGHT_CLOCK_END) a partition whose clock has not reached that end yet."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        done = [float(self.redis().xlen("sunlight:alerts"))]
+        for proc in self.workers:
+            if proc.poll() is not None:
+                continue
+            try:
+                url = f"http://127.0.0.1:{proc.metrics_port}/metrics"  # type: ignore[attr-defined]
+                with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback
+                    text = resp.read().decode()
+            except OSError:
+                return None
+            end = getattr(proc, "clock_end", None)
+            events = 0.0
+            for family in text_string_to_metric_families(text):
+                for s in family.samples:
+                    if s.name == "sunlight_sink_pending_alerts" and s.value:
+                        return None
+                    if (s.name == "sunlight_watermark_timestamp_seconds" and end is not None
+                            and 0 < s.value < end):
+                        return None
+                    if s.name in ("sunlight_events_total", "sunlight_events_rejected_total"):
+                        events += s.value
+            done.append(events)
+        return tuple(done)
+
+    def wait_drained(self, timeout_s: float = 60.0, quiet_s: float = 2.0) -> None:
+        """Wait until nothing is pending and nothing moved (events taken in, rejects, stream
+        entries) over `quiet_s` (two ticks of the workers' one-second timer): then whatever
+        is read back is final. A wait on what the system shows, not a fixed pause."""
+        last: tuple[float, ...] | None = None
+        since = time.monotonic()
+
+        def settled() -> bool:
+            nonlocal last, since
+            now, seen = time.monotonic(), self.progress()
+            if seen is None or seen != last:
+                last, since = seen, now
+                return False
+            return now - since >= quiet_s
+
+        assert wait_for(settled, timeout_s, step_s=0.5), (
+            f"the live system never settled (last progress {last}; None: a sink pending or a "
+            f"clock short of SUNLIGHT_CLOCK_END)\n{self.metrics_tail()}\n{self.log_tail()}")
+
+    def metrics_tail(self) -> str:
+        """The workers' pending, lag and watermark gauges (for a failure message)."""
+        out = []
+        for proc in self.workers:
+            if proc.poll() is None:
+                url = f"http://127.0.0.1:{proc.metrics_port}/metrics"  # type: ignore[attr-defined]
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
+                        text = resp.read().decode()
+                except OSError as exc:
+                    text = repr(exc)
+                out += [line for line in text.splitlines() if line.startswith((
+                    "sunlight_sink_pending", "sunlight_watermark", "sunlight_consumer_lag"))]
+        return "\n".join(out)
 
     def topic_records(self, topic: str, timeout_ms: int = 3000) -> list[Any]:
         consumer = KafkaConsumer(topic, bootstrap_servers=self.bootstrap,

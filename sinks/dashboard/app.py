@@ -7,12 +7,13 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from redis.asyncio import Redis
 
+from sinks.audit import Anchor
 from sinks.dashboard import appkeys as K
 from sinks.dashboard import auth, live, views
 from sinks.dashboard.config import DashboardConfig
 from sinks.dashboard.store import AlertStore
+from sinks.redis_client import async_redis
 
 STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("sinks.dashboard")
@@ -33,16 +34,23 @@ def create_app(
     redis_url: str,
     prefix: str = "sunlight:",
     config: DashboardConfig | None = None,
+    *,
+    audit_key: bytes | None = None,
+    anchor: Anchor | None = None,
+    redis_tls_ca: str | None = None,
 ) -> web.Application:
+    """`audit_key` keys the audit ledger (HMAC); `anchor` receives each new ledger head;
+    `redis_tls_ca` verifies a rediss:// server."""
     config = config or DashboardConfig.load()
     app = web.Application(middlewares=[auth.security_headers, auth.require_session],
                           client_max_size=64 * 1024)
     app[K.CONFIG] = config
 
     async def on_startup(app: web.Application) -> None:
-        redis = Redis.from_url(redis_url, decode_responses=True)
+        redis = async_redis(redis_url, redis_tls_ca, decode_responses=True)
         app[K.REDIS] = redis
-        app[K.STORE] = AlertStore(redis, prefix, config.zone)
+        app[K.STORE] = AlertStore(redis, prefix, config.zone, audit_key=audit_key,
+                                  anchor=anchor)
         app[K.SESSIONS] = auth.Sessions(redis, prefix, config.session_ttl_s)
         app[K.HUB] = live.LiveHub(redis, app[K.STORE])
         await app[K.HUB].start()
@@ -78,9 +86,14 @@ async def start_dashboard(
     host: str = "127.0.0.1",
     port: int = 8080,
     config: DashboardConfig | None = None,
+    *,
+    audit_key: bytes | None = None,
+    anchor: Anchor | None = None,
+    redis_tls_ca: str | None = None,
 ) -> web.AppRunner:
     """Start serving; the caller keeps the runner and awaits ``runner.cleanup()``."""
-    app = create_app(redis_url, prefix, config)
+    app = create_app(redis_url, prefix, config, audit_key=audit_key, anchor=anchor,
+                     redis_tls_ca=redis_tls_ca)
     runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger,
                            shutdown_timeout=2.0)
     await runner.setup()

@@ -18,9 +18,11 @@ from typing import Any
 
 import yaml
 
+from detectors.config import DEFAULT_CONFIG_DIR
+
 ROLES = ("viewer", "investigator", "admin")
 ACTING_ROLES = frozenset({"investigator", "admin"})
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "dashboard.yaml"
+DEFAULT_CONFIG = DEFAULT_CONFIG_DIR / "dashboard.yaml"
 
 
 def hash_password(password: str, *, n: int = 2**14, r: int = 8, p: int = 1) -> str:

@@ -15,7 +15,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from sinks.audit import ActionRejected, AuditLedger
+from sinks.audit import ActionRejected, Anchor, AuditLedger
 
 STATUSES = ("open", "acknowledged", "confirmed", "dismissed")
 CASE_FIELDS = ["status", "updated_at", "note"]
@@ -67,10 +67,11 @@ def with_case(alert: dict[str, Any], case: dict[str, str] | None) -> dict[str, A
 
 
 class AlertStore:
-    def __init__(self, redis: Redis, prefix: str = "sunlight:", zone: str = "Asia/Shanghai"):
+    def __init__(self, redis: Redis, prefix: str = "sunlight:", zone: str = "Asia/Shanghai",
+                 *, audit_key: bytes | None = None, anchor: Anchor | None = None):
         self.redis = redis
         self.keys = Keys(prefix)
-        self.ledger = AuditLedger(redis, prefix, zone)
+        self.ledger = AuditLedger(redis, prefix, zone, hmac_key=audit_key, anchor=anchor)
 
     async def recent(self, limit: int = 2000) -> list[dict[str, Any]]:
         """Newest alerts first, each with its case fields."""

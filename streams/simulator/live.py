@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from streams.simulator import SimConfig, simulate
 
@@ -25,8 +26,8 @@ def ending_today(config: SimConfig, today: date | None = None) -> SimConfig:
 
 
 def feed(config: SimConfig, bootstrap: str, speed: float | None = 3600.0,
-         topic_prefix: str = "sunlight.") -> int:
-    """Send the city; returns the number of lines sent."""
+         topic_prefix: str = "sunlight.", **kafka: Any) -> int:
+    """Send the city; returns the number of lines sent (`kafka`: SASL/TLS client options)."""
     from streams.producer import produce
 
     lines = sorted(simulate(config).lines)
@@ -35,6 +36,6 @@ def feed(config: SimConfig, bootstrap: str, speed: float | None = 3600.0,
         history, period = Path(tmp) / "history.jsonl", Path(tmp) / "period.jsonl"
         history.write_bytes(b"".join(line + b"\n" for at, _, line in lines if at < cut))
         period.write_bytes(b"".join(line + b"\n" for at, _, line in lines if at >= cut))
-        sent = produce([history], bootstrap, topic_prefix)
-        sent += produce([period], bootstrap, topic_prefix, speed=speed)
+        sent = produce([history], bootstrap, topic_prefix, **kafka)
+        sent += produce([period], bootstrap, topic_prefix, speed=speed, **kafka)
     return sent
