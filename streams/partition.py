@@ -82,7 +82,7 @@ def belongs(event: Event, engine: Engine, partition: int, partitions: int) -> li
     """The copies of an event that partition `partition` takes in (rebuild)."""
     return [
         copy for key, copy in routes(event, engine)
-        if partition_for(key, partitions) == partition or copy.get("_hops", 0) >= MAX_HOPS
+        if partition_for(key, partitions) == partition
     ]
 
 
@@ -167,13 +167,18 @@ class PartitionEngine:
                 out.rejects.append((topic, self.partition, offset, exc, raw))
                 continue
             for key, copy in routes(item, self.engine):
-                if partition_for(key, self.partitions) != self.partition and (
-                    copy.get("_hops", 0) < MAX_HOPS
-                ):
+                home = partition_for(key, self.partitions)
+                if home == self.partition:
+                    mine.append(copy)
+                elif copy.get("_hops", 0) >= MAX_HOPS:  # never processed in the wrong place
+                    out.rejects.append((topic, self.partition, offset, Rejected(
+                        "_hops", "too many re-routes",
+                        f"re-routed {copy['_hops']} times and still not at its partition "
+                        f"({home} for key {key!r}, here {self.partition}); not processed"),
+                        raw))
+                else:
                     copy["_hops"] = copy.get("_hops", 0) + 1
                     out.forwards.append((key, copy))
-                    continue
-                mine.append(copy)
         out.merge(self.offer_events(topic, mine, produced_ms,
                                     (topic, self.partition, offset, raw)))
         return out

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 from kafka.admin import KafkaAdminClient
-from live_support import ROOT, SAMPLE, expected, live_system, subjects, wait_for
+from live_support import CITY_ALERTS, ROOT, SAMPLE, expected, live_system, subjects, wait_for
 from recovery_support import coverage, covers_everything, split_sample
 
 from streams.embedded import create_topics, free_port
@@ -42,7 +42,7 @@ def recreate(bootstrap: str, topics: list[str]) -> None:
     create_topics(bootstrap, topics, 4)
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1200)
 def test_restart_after_the_input_is_gone(tmp_path: Path) -> None:
     """Half the sample, a checkpoint, kill -9, the input topics deleted and created again
     (nothing before the checkpoint is left to re-read), a restart, the other half: exactly
@@ -54,7 +54,7 @@ def test_restart_after_the_input_is_gone(tmp_path: Path) -> None:
         db = state / system.app_id / "state.sqlite"
         worker = system.start_worker(**env)
         produce([first], system.bootstrap)
-        assert wait_for(lambda: covers_everything(db, system.bootstrap, 4), 180), (
+        assert wait_for(lambda: covers_everything(db, system.bootstrap, 4), 400), (
             coverage(db, system.bootstrap, 4) + system.log_tail())
         before = {a["alert_id"] for a in system.alerts()}
         assert before, "the first half raises alerts"
@@ -62,12 +62,12 @@ def test_restart_after_the_input_is_gone(tmp_path: Path) -> None:
         recreate(system.bootstrap, [f"sunlight.{t}" for t in INPUTS])
         system.start_worker(**env)
         produce([second], system.bootstrap)
-        alerts = system.wait_alerts(97, timeout_s=240)
+        alerts = system.wait_alerts(CITY_ALERTS, timeout_s=400)
         assert subjects(alerts) == want(), system.log_tail()
-        assert len(alerts) == len({a["alert_id"] for a in alerts}) == 97
+        assert len(alerts) == len({a["alert_id"] for a in alerts}) == CITY_ALERTS
         assert before <= {a["alert_id"] for a in alerts}
         kafka_keys = [r.key for r in system.topic_records("sunlight.alerts")]
-        assert len(kafka_keys) == len(set(kafka_keys)) == 97  # none sent twice
+        assert len(kafka_keys) == len(set(kafka_keys)) == CITY_ALERTS  # none sent twice
 
 
 POISON = textwrap.dedent('''
@@ -170,7 +170,7 @@ class Up:
         return [json.loads(f[b"alert"]) for _, f in self.redis.xrange("sunlight:alerts")]
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_up_keeps_its_data_and_restarts_its_worker(tmp_path: Path) -> None:
     """`sunlight up`: its worker killed with -9 is restarted by `up`; stopped with Ctrl-C
     and started again (a new, empty broker; Redis from its append-only file), it carries
@@ -184,13 +184,13 @@ def test_up_keeps_its_data_and_restarts_its_worker(tmp_path: Path) -> None:
     up = Up(env)
     try:
         produce([parts[0]], up.kafka)
-        assert wait_for(lambda: covers_everything(db, up.kafka, 4), 180), up.text()
+        assert wait_for(lambda: covers_everything(db, up.kafka, 4), 400), up.text()
         first_pid = int(pid_file.read_text())
         os.killpg(first_pid, signal.SIGKILL)
         assert wait_for(lambda: "worker restarted" in up.lines, 60), up.text()
         assert int(pid_file.read_text()) != first_pid
         produce([parts[1]], up.kafka)
-        assert wait_for(lambda: covers_everything(db, up.kafka, 4), 180), up.text()
+        assert wait_for(lambda: covers_everything(db, up.kafka, 4), 400), up.text()
         before = {a["alert_id"] for a in up.alerts()}
     finally:
         assert up.stop() == 0, up.text()
@@ -199,7 +199,7 @@ def test_up_keeps_its_data_and_restarts_its_worker(tmp_path: Path) -> None:
     try:
         assert {a["alert_id"] for a in up.alerts()} == before  # Redis kept them
         produce([parts[2]], up.kafka)
-        assert wait_for(lambda: up.redis.xlen("sunlight:alerts") >= 97, 300), up.text()
+        assert wait_for(lambda: up.redis.xlen("sunlight:alerts") >= CITY_ALERTS, 400), up.text()
         alerts = up.alerts()
         assert sorted((str(a["detector"]), str(a["subject"])) for a in alerts) == want()
         assert len(alerts) == len({a["alert_id"] for a in alerts})
