@@ -78,6 +78,14 @@ class Metrics:
             registry=r,
         )
 
+        self.feed_errors = Counter(
+            "sunlight_feed_errors", "Broadcast feed records that failed on their own (and "
+            "went to the DLQ).", ["topic"], registry=r,
+        )
+        self.feed_up = Gauge(
+            "sunlight_feed_up", "1 while a broadcast feed (fuel, registry, invoices) reads.",
+            ["topic"], registry=r,
+        )
         self.checkpoints = Counter(
             "sunlight_checkpoints", "Checkpoints written, by where (local, kafka).", ["store"],
             registry=r,

@@ -198,6 +198,13 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                               msg.offset)
                 await live.dead_letter(short, msg.partition, msg.offset, msg.value)
 
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        """200 once started with every broadcast feed reading; 503 with the reason else."""
+        state = live.health()
+        state["ready"] = ready.is_set()
+        return web.json(state, status=200 if state["ok"] and state["ready"] else 503)
+
     @app.timer(interval=1.0)
     async def ticker() -> None:
         if ready.is_set():

@@ -46,6 +46,12 @@ class BroadcastFeed:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
+        self.errors = 0  # failed fetches and records that failed alone
+        self.up = True
+        self.last_error: str | None = None
+        # A record that fails on its own: (record, error) -> dead-lettered by the owner
+        self.on_failed: Callable[[ConsumerRecord[bytes, bytes], Exception],
+                                 Awaitable[None]] | None = None
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
@@ -78,23 +84,58 @@ class BroadcastFeed:
             await self._consumer.stop()
 
     async def _run(self) -> None:
+        """Read the topic for ever. A failing fetch is retried with backoff (counted, the
+        feed shows as down meanwhile); a batch whose handling fails is handled again one
+        record at a time, and a record that fails alone goes to `on_failed` (the DLQ) with
+        the error, so one bad record neither stops the feed nor takes others with it."""
         assert self._consumer is not None
+        backoff = 0.1
         while True:
-            batches = await self._consumer.getmany(timeout_ms=100, max_records=2000)
+            try:
+                batches = await self._consumer.getmany(timeout_ms=100, max_records=2000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.errors += 1
+                self.up = False
+                log.exception("%s feed: fetching failed; retrying in %.1f s", self.topic,
+                              backoff)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 0.1
+            self.up = True
             records = [r for batch in batches.values() for r in batch]
             if records:
                 async with self.lock:
-                    try:
-                        await self.handler(records)
-                    except Exception:  # one bad batch never stops the feed
-                        log.exception("%s: handling %d records failed", self.topic,
-                                      len(records))
+                    await self._handle(records)
                     for tp, batch in batches.items():
                         self.positions[tp.partition] = batch[-1].offset + 1
                         self.last_produced[tp.partition] = batch[-1].timestamp
                         self.last_fp[tp.partition] = fingerprint(batch[-1].timestamp,
                                                                  batch[-1].value or b"")
             self._progress.set()
+
+    async def _handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        try:
+            await self.handler(records)
+            return
+        except Exception:
+            log.exception("%s feed: handling %d records failed; one at a time now",
+                          self.topic, len(records))
+        for record in records:
+            try:
+                await self.handler([record])
+            except Exception as exc:
+                self.errors += 1
+                log.exception("%s[%d]@%d failed", self.topic, record.partition, record.offset)
+                if self.on_failed is not None:
+                    await self.on_failed(record, exc)
+
+    def alive(self) -> bool:
+        """Started, its reader running, and its last fetch succeeded."""
+        return self._task is not None and not self._task.done() and self.up
 
     def at_end(self) -> bool:
         """Everything the broker has told us about has been handled."""

@@ -159,6 +159,8 @@ class LiveEngine:
                          if settings.checkpoint_kafka else None)
             self.checkpointer = Checkpointer(
                 LocalStore(settings.state_path / "state.sqlite"), changelog)
+        for feed in self.feeds():
+            feed.on_failed = self._feed_failed
         self.checkpoint_lock = asyncio.Lock()
         self.registry_dirty = False
         # (short topic, partition) -> next offset a durable checkpoint covers: the group
@@ -178,6 +180,21 @@ class LiveEngine:
         await self.registry_feed.caught_up()
         await self.fuel_feed.start()
         await self.invoice_feed.start()
+
+    async def _feed_failed(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        short = record.topic.removeprefix(self.settings.topic_prefix)
+        self.metrics.feed_errors.labels(topic=record.topic).inc()
+        await self.dead_letter(short, record.partition, record.offset, record.value or b"",
+                               error)
+
+    def health(self) -> dict[str, Any]:
+        """What /healthz answers: every broadcast feed alive (a dead one is down)."""
+        feeds = {f.topic: {"up": f.alive(), "errors": f.errors, "last_error": f.last_error}
+                 for f in self.feeds()}
+        for topic, state in feeds.items():
+            self.metrics.feed_up.labels(topic=topic).set(1 if state["up"] else 0)
+        return {"ok": all(s["up"] for s in feeds.values()), "feeds": feeds,
+                "partitions": sorted(self.parts)}
 
     def feeds(self) -> tuple[BroadcastFeed, ...]:
         """The broadcast feeds, each read whole by every worker."""
@@ -499,6 +516,7 @@ class LiveEngine:
 
     async def tick(self) -> None:
         """Once a second: release events held for a slow source, and move idle clocks."""
+        self.health()  # the feed gauges
         now = wall_ms()
         idle_s = self.config.idle_advance_ms / 1000
         for p, pe in list(self.parts.items()):
@@ -521,9 +539,12 @@ class LiveEngine:
 
     # --- output -----------------------------------------------------------------------
 
-    async def dead_letter(self, topic: str, p: int, offset: int, value: bytes) -> None:
+    async def dead_letter(self, topic: str, p: int, offset: int, value: bytes,
+                          error: Exception | None = None) -> None:
         """A record the engine failed on: to the DLQ, so that nothing stops or is lost."""
-        exc = Rejected("record", "engine error", "the engine failed on it; see the worker log")
+        why = f" ({type(error).__name__}: {error})" if error is not None else ""
+        exc = Rejected("record", "engine error",
+                       f"the engine failed on it{why}; see the worker log")
         try:
             await self.emit(Outcome(rejects=[(topic, p, offset, exc, value)]), None)
         except Exception:
