@@ -74,3 +74,18 @@ def covers_everything(state_db: Path, bootstrap: str, partitions: int) -> bool:
     have = checkpoint_positions(state_db)
     ends = end_offsets(bootstrap, [*ENGINE_TOPICS, "fuel", "registry"], partitions)
     return bool(have) and all(have.get(tp, 0) >= end for tp, end in ends.items() if end > 0)
+
+
+def committed_offsets(bootstrap: str, group: str, partitions: int,
+                      prefix: str = "sunlight.") -> dict[tuple[str, int], int]:
+    """The consumer group's committed offsets on the engine topics (0 where none)."""
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KafkaTP
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                             enable_auto_commit=False)
+    try:
+        return {(t, p): consumer.committed(KafkaTP(prefix + t, p)) or 0
+                for t in ENGINE_TOPICS for p in range(partitions)}
+    finally:
+        consumer.close()

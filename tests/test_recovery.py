@@ -17,7 +17,13 @@ import pytest
 import redis
 from kafka.admin import KafkaAdminClient
 from live_support import CITY_ALERTS, ROOT, SAMPLE, expected, live_system, subjects, wait_for
-from recovery_support import coverage, covers_everything, split_sample
+from recovery_support import (
+    checkpoint_positions,
+    committed_offsets,
+    coverage,
+    covers_everything,
+    split_sample,
+)
 
 from streams.embedded import create_topics, free_port
 from streams.producer import produce
@@ -58,6 +64,12 @@ def test_restart_after_the_input_is_gone(tmp_path: Path) -> None:
             coverage(db, system.bootstrap, 4) + system.log_tail())
         before = {a["alert_id"] for a in system.alerts()}
         assert before, "the first half raises alerts"
+        # The group never commits past a durable checkpoint.
+        durable = checkpoint_positions(db)
+        committed = committed_offsets(system.bootstrap, system.app_id, 4)
+        assert all(off <= durable.get(tp, 0) for tp, off in committed.items()), (
+            committed, durable)
+        assert any(committed.values())  # and it does commit
         system.kill(worker)
         recreate(system.bootstrap, [f"sunlight.{t}" for t in INPUTS])
         system.start_worker(**env)
