@@ -57,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--dashboard-config", default=None,
                    help="dashboard.yaml: users, forwarders (default config/dashboard.yaml)")
+    p.add_argument("--demo", action="store_true",
+                   help="accept the shipped demo logins (as `sunlight demo` does)")
     p.set_defaults(func=cmd_dashboard)
 
     audit = sub.add_parser("audit", help="audit ledger of case actions")
@@ -92,13 +94,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from sinks.dashboard.app import bound_url, start_dashboard
-    from sinks.dashboard.config import DashboardConfig
+    from sinks.dashboard.config import ConfigError, DashboardConfig, refuse_shipped_passwords
 
     s = settings(args)
-    config = DashboardConfig.load(args.dashboard_config)
+    try:
+        config = DashboardConfig.load(args.dashboard_config)
+        refuse_shipped_passwords(config, args.demo)
+    except ConfigError as exc:
+        print(f"sunlight dashboard: {exc}", file=sys.stderr)
+        return 2
 
     async def run() -> None:
-        runner = await start_dashboard(s.url, s.prefix, args.host, args.port, config)
+        runner = await start_dashboard(s.url, s.prefix, args.host, args.port, config,
+                                       demo=args.demo)
         print(f"dashboard: {bound_url(runner)}", flush=True)
         try:
             await asyncio.Event().wait()

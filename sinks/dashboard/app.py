@@ -10,8 +10,9 @@ from aiohttp.abc import AbstractAccessLogger
 from redis.asyncio import Redis
 
 from sinks.dashboard import appkeys as K
-from sinks.dashboard import auth, live, views
-from sinks.dashboard.config import DashboardConfig
+from sinks.dashboard import auth, live, proxy, views
+from sinks.dashboard.config import DashboardConfig, refuse_shipped_passwords
+from sinks.dashboard.ratelimit import AttemptLimiter
 from sinks.dashboard.store import AlertStore
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -35,7 +36,8 @@ def create_app(
     config: DashboardConfig | None = None,
 ) -> web.Application:
     config = config or DashboardConfig.load()
-    app = web.Application(middlewares=[auth.security_headers, auth.require_session],
+    app = web.Application(middlewares=[proxy.trusted_forwarding, auth.security_headers,
+                                       auth.require_session],
                           client_max_size=64 * 1024)
     app[K.CONFIG] = config
 
@@ -44,6 +46,7 @@ def create_app(
         app[K.REDIS] = redis
         app[K.STORE] = AlertStore(redis, prefix, config.zone)
         app[K.SESSIONS] = auth.Sessions(redis, prefix, config.session_ttl_s)
+        app[K.LOGIN_LIMITER] = AttemptLimiter(redis, f"{prefix}dashboard:login:")
         app[K.HUB] = live.LiveHub(redis, app[K.STORE])
         await app[K.HUB].start()
 
@@ -78,8 +81,15 @@ async def start_dashboard(
     host: str = "127.0.0.1",
     port: int = 8080,
     config: DashboardConfig | None = None,
+    *,
+    demo: bool = False,
 ) -> web.AppRunner:
-    """Start serving; the caller keeps the runner and awaits ``runner.cleanup()``."""
+    """Start serving; the caller keeps the runner and awaits ``runner.cleanup()``.
+
+    Raises ConfigError when a login still has a shipped password, unless ``demo``.
+    """
+    config = config or DashboardConfig.load()
+    refuse_shipped_passwords(config, demo)
     app = create_app(redis_url, prefix, config)
     runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger,
                            shutdown_timeout=2.0)

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from sinks.dashboard.auth import Session, Sessions
     from sinks.dashboard.config import DashboardConfig
     from sinks.dashboard.live import LiveHub
+    from sinks.dashboard.ratelimit import AttemptLimiter
     from sinks.dashboard.store import AlertStore
 
 CONFIG: web.AppKey[DashboardConfig] = web.AppKey("config")
@@ -18,5 +19,6 @@ REDIS: web.AppKey[Redis] = web.AppKey("redis")
 STORE: web.AppKey[AlertStore] = web.AppKey("store")
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")
 HUB: web.AppKey[LiveHub] = web.AppKey("hub")
+LOGIN_LIMITER: web.AppKey[AttemptLimiter] = web.AppKey("login_limiter")
 SESSION: web.RequestKey[Session] = web.RequestKey("session")
 TOKEN: web.RequestKey[str] = web.RequestKey("token")

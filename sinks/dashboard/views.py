@@ -35,24 +35,27 @@ async def list_alerts(request: web.Request) -> web.Response:
     filt = AlertFilter.from_query(request.query)
     ts = now_ms()
     recent = await store.recent(RECENT)
-    chosen = [a for a in recent if filt.accepts(a, ts)]
+    masked = not session.sees_personal_ids
+    chosen = [a for a in recent if filt.accepts(a, ts, masked)]
     page = [for_session(light(a), session) for a in chosen[:PAGE]]
     return web.json_response({"alerts": page, "matched": len(chosen), "now_ms": ts})
 
 
 async def stats(request: web.Request) -> web.Response:
     store: AlertStore = request.app[K.STORE]
+    masked = not request[K.SESSION].sees_personal_ids
     filt = AlertFilter.from_query(request.query)
     ts = now_ms()
-    chosen = [a for a in await store.recent(RECENT) if filt.accepts(a, ts)]
+    chosen = [a for a in await store.recent(RECENT) if filt.accepts(a, ts, masked)]
     return web.json_response({**summary(chosen, ts), "now_ms": ts})
 
 
 async def map_view(request: web.Request) -> web.Response:
     store: AlertStore = request.app[K.STORE]
+    masked = not request[K.SESSION].sees_personal_ids
     filt = AlertFilter.from_query(request.query)
     ts = now_ms()
-    chosen = [a for a in await store.recent(RECENT) if filt.accepts(a, ts)]
+    chosen = [a for a in await store.recent(RECENT) if filt.accepts(a, ts, masked)]
     return web.json_response(map_layers(chosen, await store.positions()))
 
 

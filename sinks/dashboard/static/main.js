@@ -130,6 +130,12 @@ function connectLive() {
   });
   source.addEventListener("alert", (ev) => onAlert(JSON.parse(ev.data)));
   source.addEventListener("case", (ev) => onCase(JSON.parse(ev.data)));
+  source.addEventListener("bye", (ev) => {
+    // The server ended the stream: a dropped (slow) stream reconnects and catches up;
+    // an ended session goes back to the login.
+    const reason = JSON.parse(ev.data).reason;
+    if (reason !== "dropped" && reason !== "shutdown") { source.close(); source = null; showLogin(); }
+  });
   source.onerror = () => { dropped = true; setLive(false); };
 }
 
