@@ -1,8 +1,9 @@
 """The Redis alert store: one stream entry, one case hash and one live message per alert id.
 
 A Lua script checks and writes in one step, so redeliveries and concurrent workers never
-double an alert. While Redis is unreachable alerts wait in an in-order queue and are
-retried with capped exponential backoff; the script makes a retried write idempotent.
+double an alert; the same step indexes the alert (sinks/alert_index.py). While Redis is
+unreachable alerts wait in an in-order queue and are retried with capped exponential
+backoff; the script makes a retried write idempotent.
 """
 
 from __future__ import annotations
@@ -21,18 +22,21 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from sinks.alert_index import INDEX_LUA
 from sinks.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 # KEYS[1] = stream, KEYS[1+i] = hash of alert i; ARGV[1] = updated_at, ARGV[2] = channel,
 # ARGV[2+i] = JSON of alert i. Returns how many alerts were new.
-_ADD_ALERTS_LUA = """
+_ADD_ALERTS_LUA = INDEX_LUA + """
+local prefix = string.sub(KEYS[1], 1, -7)
 local added = 0
 for i = 2, #KEYS do
   local alert = ARGV[i + 1]
   if redis.call('HSETNX', KEYS[i], 'alert', alert) == 1 then
     redis.call('HSET', KEYS[i], 'status', 'open', 'updated_at', ARGV[1], 'note', '')
+    index_alert(prefix, KEYS[i])
     redis.call('XADD', KEYS[1], '*', 'alert', alert)
     redis.call('PUBLISH', ARGV[2], alert)
     added = added + 1
@@ -43,12 +47,14 @@ return added
 
 # Like _ADD_ALERTS_LUA, but returns the 1-based positions of the alerts still to be
 # forwarded downstream (new ones, and old ones never marked `forwarded`).
-_ADD_NEW_LUA = """
+_ADD_NEW_LUA = INDEX_LUA + """
+local prefix = string.sub(KEYS[1], 1, -7)
 local out = {}
 for i = 2, #KEYS do
   local alert = ARGV[i + 1]
   if redis.call('HSETNX', KEYS[i], 'alert', alert) == 1 then
     redis.call('HSET', KEYS[i], 'status', 'open', 'updated_at', ARGV[1], 'note', '')
+    index_alert(prefix, KEYS[i])
     redis.call('XADD', KEYS[1], '*', 'alert', alert)
     redis.call('PUBLISH', ARGV[2], alert)
     out[#out + 1] = i - 1

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from sinks.dashboard import appkeys as K
 from sinks.dashboard import auth, live, proxy, views
 from sinks.dashboard.config import DashboardConfig, refuse_shipped_passwords
+from sinks.dashboard.index_query import AlertIndex
 from sinks.dashboard.ratelimit import AttemptLimiter
 from sinks.dashboard.store import AlertStore
 
@@ -45,6 +46,7 @@ def create_app(
         redis = Redis.from_url(redis_url, decode_responses=True)
         app[K.REDIS] = redis
         app[K.STORE] = AlertStore(redis, prefix, config.zone)
+        app[K.INDEX] = AlertIndex(redis, prefix)
         app[K.SESSIONS] = auth.Sessions(redis, prefix, config.session_ttl_s)
         app[K.LOGIN_LIMITER] = AttemptLimiter(redis, f"{prefix}dashboard:login:")
         app[K.HUB] = live.LiveHub(redis, app[K.STORE])

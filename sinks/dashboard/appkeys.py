@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 if TYPE_CHECKING:
     from sinks.dashboard.auth import Session, Sessions
     from sinks.dashboard.config import DashboardConfig
+    from sinks.dashboard.index_query import AlertIndex
     from sinks.dashboard.live import LiveHub
     from sinks.dashboard.ratelimit import AttemptLimiter
     from sinks.dashboard.store import AlertStore
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 CONFIG: web.AppKey[DashboardConfig] = web.AppKey("config")
 REDIS: web.AppKey[Redis] = web.AppKey("redis")
 STORE: web.AppKey[AlertStore] = web.AppKey("store")
+INDEX: web.AppKey[AlertIndex] = web.AppKey("index")
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")
 HUB: web.AppKey[LiveHub] = web.AppKey("hub")
 LOGIN_LIMITER: web.AppKey[AttemptLimiter] = web.AppKey("login_limiter")

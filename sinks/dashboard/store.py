@@ -8,6 +8,7 @@ the audit ledger in one transaction, then announce the change on the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from sinks.alert_index import IndexKeys, move_status
 from sinks.audit import ActionRejected, AuditLedger
 
 STATUSES = ("open", "acknowledged", "confirmed", "dismissed")
@@ -30,6 +32,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str, frozenset[str]]] = {
                frozenset({"admin"})),
 }
 MAX_NOTE = 2000
+INDEX_FIELDS = ["status", "alert", "indexed", "raised_ms", "facets"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class AlertStore:
         self.redis = redis
         self.keys = Keys(prefix)
         self.ledger = AuditLedger(redis, prefix, zone)
+        self.index_keys = IndexKeys(prefix)
 
     async def recent(self, limit: int = 2000) -> list[dict[str, Any]]:
         """Newest alerts first, each with its case fields."""
@@ -124,11 +128,15 @@ class AlertStore:
         note = note.strip()[:MAX_NOTE]
         key = self.keys.alert(alert_id)
 
+        row: dict[str, Any] = {}
+
         async def guard(pipe: Pipeline) -> None:
-            status, has_alert = await pipe.hmget(key, ["status", "alert"])
-            if has_alert is None:
+            values = await pipe.hmget(key, INDEX_FIELDS)
+            row.clear()
+            row.update(zip(INDEX_FIELDS, values, strict=True))
+            if row["alert"] is None:
                 raise ActionRejected("not_found")
-            if (status or "open") not in starts:
+            if (row["status"] or "open") not in starts:
                 raise ActionRejected("bad_transition")
 
         now = self.ledger.now_iso()
@@ -136,6 +144,8 @@ class AlertStore:
         def extra(pipe: Pipeline, entry: dict[str, Any]) -> None:
             pipe.hset(key, mapping={"status": target, "updated_at": now, "note": note,
                                     "updated_by": who})
+            move_status(pipe, self.index_keys, alert_id, row, row["status"] or "open", target,
+                        int(time.time() * 1000))
 
         entry = await self.ledger.append(
             who=who, role=role, action=action, alert_id=alert_id, note=note,

@@ -4,6 +4,7 @@ which masks personal ids for viewers."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -11,12 +12,13 @@ from aiohttp import web
 from sinks.audit import ActionRejected
 from sinks.dashboard import appkeys as K
 from sinks.dashboard.auth import Session
+from sinks.dashboard.index_query import AlertIndex, Hidden
 from sinks.dashboard.masking import mask_alert, mask_text
-from sinks.dashboard.query import AlertFilter, light, map_layers, summary
+from sinks.dashboard.query import AlertFilter, light, map_layers
 from sinks.dashboard.store import TRANSITIONS, AlertStore
 
-RECENT = 5000
 PAGE = 500
+MAP_ALERTS = 500
 REJECTION_STATUS = {"forbidden": 403, "not_found": 404, "bad_transition": 409,
                     "unknown_action": 400}
 
@@ -25,38 +27,62 @@ def for_session(alert: dict[str, Any], session: Session) -> dict[str, Any]:
     return alert if session.sees_personal_ids else mask_alert(alert)
 
 
+async def hidden_for(request: web.Request) -> Hidden:
+    """What the session's user may not see (recusal); nothing by default."""
+    return Hidden()
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _int(query: Mapping[str, str], name: str, default: int, top: int) -> int:
+    try:
+        return max(0, min(top, int(query.get(name) or default)))
+    except ValueError:
+        return default
+
+
 async def list_alerts(request: web.Request) -> web.Response:
-    store: AlertStore = request.app[K.STORE]
+    """A page of every alert that passes the filter: ``order=newest|oldest``,
+    ``offset``, ``limit`` (at most 500)."""
+    index: AlertIndex = request.app[K.INDEX]
     session: Session = request[K.SESSION]
     filt = AlertFilter.from_query(request.query)
     ts = now_ms()
-    recent = await store.recent(RECENT)
-    masked = not session.sees_personal_ids
-    chosen = [a for a in recent if filt.accepts(a, ts, masked)]
-    page = [for_session(light(a), session) for a in chosen[:PAGE]]
-    return web.json_response({"alerts": page, "matched": len(chosen), "now_ms": ts})
+    await index.refresh()
+    offset = _int(request.query, "offset", 0, 10**9)
+    limit = _int(request.query, "limit", PAGE, PAGE)
+    page = await index.page(filt, ts, newest=request.query.get("order") != "oldest",
+                            offset=offset, limit=limit,
+                            masked=not session.sees_personal_ids,
+                            hidden=await hidden_for(request))
+    return web.json_response({
+        "alerts": [for_session(light(a), session) for a in page.alerts],
+        "matched": page.matched, "exact": page.exact, "offset": offset, "limit": limit,
+        "now_ms": ts})
 
 
 async def stats(request: web.Request) -> web.Response:
-    store: AlertStore = request.app[K.STORE]
+    index: AlertIndex = request.app[K.INDEX]
     masked = not request[K.SESSION].sees_personal_ids
     filt = AlertFilter.from_query(request.query)
     ts = now_ms()
-    chosen = [a for a in await store.recent(RECENT) if filt.accepts(a, ts, masked)]
-    return web.json_response({**summary(chosen, ts), "now_ms": ts})
+    await index.refresh()
+    out = await index.summary(filt, ts, masked, await hidden_for(request))
+    return web.json_response({**out, "now_ms": ts})
 
 
 async def map_view(request: web.Request) -> web.Response:
     store: AlertStore = request.app[K.STORE]
-    masked = not request[K.SESSION].sees_personal_ids
+    index: AlertIndex = request.app[K.INDEX]
+    session: Session = request[K.SESSION]
     filt = AlertFilter.from_query(request.query)
     ts = now_ms()
-    chosen = [a for a in await store.recent(RECENT) if filt.accepts(a, ts, masked)]
-    return web.json_response(map_layers(chosen, await store.positions()))
+    await index.refresh()
+    page = await index.page(filt, ts, limit=MAP_ALERTS, masked=not session.sees_personal_ids,
+                            hidden=await hidden_for(request))
+    return web.json_response(map_layers(page.alerts, await store.positions()))
 
 
 async def alert_detail(request: web.Request) -> web.Response:

@@ -1,0 +1,299 @@
+"""Queries over every alert through the Redis indexes (sinks/alert_index.py).
+
+A filter on status, detector, severity, unit and district is an intersection of sorted
+sets (cached per index version); an investigator's recusals are subtracted from it; a
+page is a score range of the result, newest or oldest first; counts, ranking, options
+and the chart are sums over the cube's cells. Only the text search (and a time window
+with a search) reads alerts one by one, newest first, up to ``SCAN_LIMIT`` of them, and
+says so (``exact: false``) when it stopped there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from sinks.alert_index import FACETS, HOUR_MS, Cell, IndexCatchUp, IndexKeys
+from sinks.dashboard.query import SEVERITY_WEIGHT, UNRESOLVED, AlertFilter, summary
+from sinks.dashboard.store import with_case
+
+SCAN_LIMIT = 20_000
+CHUNK = 500
+TMP_TTL_S = 30
+ROW_FIELDS = ["alert", "status", "updated_at", "note"]
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """What one reader may not see: alerts of these units and these alert ids."""
+
+    units: frozenset[str] = frozenset()
+    alert_ids: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.units or self.alert_ids)
+
+
+@dataclass
+class Page:
+    alerts: list[dict[str, Any]]
+    matched: int
+    exact: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _values(want: str) -> list[str]:
+    return [v for v in want.split(",") if v] if want else []
+
+
+class AlertIndex:
+    def __init__(self, redis: Redis, prefix: str = "sunlight:") -> None:
+        self.redis = redis
+        self.keys = IndexKeys(prefix)
+        self.prefix = prefix
+        self.catch_up = IndexCatchUp(redis, prefix)
+
+    async def refresh(self) -> None:
+        """Index anything that reached the stream without being indexed."""
+        await self.catch_up.run()
+
+    # --- candidate sets ---------------------------------------------------------------
+
+    async def _tmp(self, kind: str, spec: object) -> tuple[str, bool]:
+        version = await self.redis.get(self.keys.version) or "0"
+        digest = hashlib.sha1(orjson.dumps([version, spec]), usedforsecurity=False)
+        key = f"{self.keys.base}tmp:{kind}:{digest.hexdigest()}"
+        return key, bool(await self.redis.exists(key))
+
+    async def candidates(self, filt: AlertFilter, hidden: Hidden = Hidden()) -> str:
+        """A sorted set holding exactly the alerts the filter's facets and `hidden` allow."""
+        sets: list[str] = []
+        for name in FACETS:
+            values = _values(getattr(filt, name))
+            if len(values) == 1:
+                sets.append(self.keys.facet(name, values[0]))
+            elif values:
+                key, ready = await self._tmp("union", [name, sorted(values)])
+                if not ready:
+                    members = [self.keys.facet(name, v) for v in values]
+                    async with self.redis.pipeline(transaction=True) as pipe:
+                        pipe.zunionstore(key, members, aggregate="MIN")
+                        pipe.expire(key, TMP_TTL_S)
+                        await pipe.execute()
+                sets.append(key)
+        if not sets:
+            base = self.keys.all
+        elif len(sets) == 1:
+            base = sets[0]
+        else:
+            base, ready = await self._tmp("inter", sets)
+            if not ready:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.zinterstore(base, sets, aggregate="MIN")
+                    pipe.expire(base, TMP_TTL_S)
+                    await pipe.execute()
+        if not hidden:
+            return base
+        key, ready = await self._tmp("visible", [base, sorted(hidden.units),
+                                                 sorted(hidden.alert_ids)])
+        if not ready:
+            ids_key = key + ":ids"
+            async with self.redis.pipeline(transaction=True) as pipe:
+                if hidden.alert_ids:
+                    pipe.zadd(ids_key, dict.fromkeys(hidden.alert_ids, 0))
+                    pipe.expire(ids_key, TMP_TTL_S)
+                minus = [self.keys.facet("unit", u) for u in sorted(hidden.units)]
+                if hidden.alert_ids:
+                    minus.append(ids_key)
+                pipe.zdiffstore(key, [base, *minus])
+                pipe.expire(key, TMP_TTL_S)
+                await pipe.execute()
+        return key
+
+    # --- pages ------------------------------------------------------------------------
+
+    async def rows(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        ids = list(ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for alert_id in ids:
+                pipe.hmget(f"{self.prefix}alert:{alert_id}", ROW_FIELDS)
+            raw = await pipe.execute()
+        out = []
+        for values in raw:
+            row = dict(zip(ROW_FIELDS, values, strict=True))
+            if not row["alert"]:
+                continue
+            try:
+                alert = orjson.loads(row["alert"])
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(alert, dict):
+                out.append(with_case(alert, row))
+        return out
+
+    async def _range(self, key: str, lo: float, newest: bool, offset: int,
+                     count: int) -> list[str]:
+        if newest:
+            got = await self.redis.zrevrangebyscore(key, "+inf", lo, start=offset, num=count)
+        else:
+            got = await self.redis.zrangebyscore(key, lo, "+inf", start=offset, num=count)
+        return [g.decode() if isinstance(g, bytes) else str(g) for g in got]
+
+    async def page(self, filt: AlertFilter, now_ms: int, *, newest: bool = True,
+                   offset: int = 0, limit: int = 500, masked: bool = False,
+                   hidden: Hidden = Hidden()) -> Page:
+        key = await self.candidates(filt, hidden)
+        lo = now_ms - filt.since_hours * HOUR_MS if filt.since_hours else float("-inf")
+        if not filt.q:
+            matched = int(await self.redis.zcount(key, lo, "+inf"))
+            ids = await self._range(key, lo, newest, offset, limit)
+            return Page(await self.rows(ids), matched)
+        found, exact = await self.scan(key, filt, now_ms, lo, newest, masked)
+        return Page(found[offset: offset + limit], len(found), exact)
+
+    async def scan(self, key: str, filt: AlertFilter, now_ms: int, lo: float,
+                   newest: bool = True, masked: bool = False) -> tuple[list[dict[str, Any]], bool]:
+        """Alerts of `key` in the time window that pass the text search (up to SCAN_LIMIT
+        read); returns them and whether the scan covered everything."""
+        found: list[dict[str, Any]] = []
+        read = 0
+        while read < SCAN_LIMIT:
+            ids = await self._range(key, lo, newest, read, CHUNK)
+            if not ids:
+                return found, True
+            read += len(ids)
+            found += [a for a in await self.rows(ids) if filt.accepts(a, now_ms, masked)]
+            if len(ids) < CHUNK:
+                return found, True
+        more = await self._range(key, lo, newest, read, 1)
+        return found, not more
+
+    # --- counts -----------------------------------------------------------------------
+
+    async def cells(self, key: str) -> dict[Cell, int]:
+        raw = await self.redis.hgetall(key)
+        out: dict[Cell, int] = {}
+        for cell, n in raw.items():
+            text = cell.decode() if isinstance(cell, bytes) else str(cell)
+            count = int(n)
+            if count:
+                out[Cell.parse(text)] = count
+        return out
+
+    async def _hidden_cells(self, hidden: Hidden) -> list[tuple[Cell, int]]:
+        """Cells (with raised hour) of the individually hidden alerts, to subtract."""
+        if not hidden.alert_ids:
+            return []
+        ids = sorted(hidden.alert_ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for alert_id in ids:
+                pipe.hmget(f"{self.prefix}alert:{alert_id}",
+                           ["indexed", "facets", "status", "raised_ms"])
+            raw = await pipe.execute()
+        out = []
+        for indexed, facets, status, raised in raw:
+            if not indexed:
+                continue
+            det, sev, unit, dist = (str(facets or "").split("\x1f") + ["", "", "", ""])[:4]
+            if unit in hidden.units:
+                continue  # already gone with its unit
+            out.append((Cell(det, sev, status or "open", unit, dist), int(raised or 0)))
+        return out
+
+    def _wanted(self, filt: AlertFilter, hidden: Hidden):  # type: ignore[no-untyped-def]
+        wants = {name: set(_values(getattr(filt, name))) for name in FACETS}
+
+        def ok(cell: Cell) -> bool:
+            if cell.unit in hidden.units:
+                return False
+            return all(not want or cell.get(name) in want for name, want in wants.items())
+
+        return ok
+
+    async def summary(self, filt: AlertFilter, now_ms: int, masked: bool = False,
+                      hidden: Hidden = Hidden(), hours: int = 24) -> dict[str, Any]:
+        all_cells = await self.cells(self.keys.cube)
+        options = {k: sorted({c.get(k) for c in all_cells if c.get(k)})
+                   for k in ("detector", "district", "unit")}
+        key = await self.candidates(filt, hidden)
+        if filt.q or filt.since_hours:
+            lo = now_ms - filt.since_hours * HOUR_MS if filt.since_hours else float("-inf")
+            found, exact = await self.scan(key, filt, now_ms, lo, masked=masked)
+            out = summary(found, now_ms, hours)
+            return {**out, "options": options, "exact": exact}
+        ok = self._wanted(filt, hidden)
+        counts: Counter[Cell] = Counter({c: n for c, n in all_cells.items() if ok(c)})
+        minus = [(c, raised) for c, raised in await self._hidden_cells(hidden) if ok(c)]
+        for c, _raised in minus:
+            counts[c] -= 1
+        end = (now_ms // HOUR_MS + 1) * HOUR_MS
+        start = end - hours * HOUR_MS
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in range(hours):
+                pipe.hgetall(self.keys.hour(start + i * HOUR_MS))
+            per_hour = await pipe.execute()
+        chart = []
+        for i, raw in enumerate(per_hour):
+            bucket = {"start_ms": start + i * HOUR_MS, "low": 0, "medium": 0, "high": 0,
+                      "critical": 0}
+            for cell_text, n in raw.items():
+                text = cell_text.decode() if isinstance(cell_text, bytes) else str(cell_text)
+                c = Cell.parse(text)
+                if ok(c) and c.severity in SEVERITY_WEIGHT:
+                    bucket[c.severity] += int(n)
+            for c, raised in minus:
+                if start + i * HOUR_MS <= raised < start + (i + 1) * HOUR_MS and \
+                        c.severity in SEVERITY_WEIGHT:
+                    bucket[c.severity] -= 1
+            chart.append(bucket)
+        last_hour = int(await self.redis.zcount(key, now_ms - HOUR_MS, "+inf"))
+        return {**cube_summary(counts), "chart": chart, "last_hour": last_hour,
+                "options": options, "exact": True}
+
+
+def cube_summary(counts: Counter[Cell]) -> dict[str, Any]:
+    by_detector: Counter[str] = Counter()
+    by_severity: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    for c, n in counts.items():
+        by_detector[c.detector] += n
+        by_severity[c.severity] += n
+        by_status[c.status] += n
+    unresolved = sum(n for c, n in counts.items() if c.status in UNRESOLVED)
+    critical_open = sum(n for c, n in counts.items()
+                        if c.status in UNRESOLVED and c.severity == "critical")
+    return {
+        "total": sum(counts.values()),
+        "unresolved": unresolved,
+        "critical_open": critical_open,
+        "by_detector": {k: v for k, v in by_detector.most_common() if v},
+        "by_severity": {k: v for k, v in by_severity.items() if v},
+        "by_status": {k: v for k, v in by_status.items() if v},
+        "ranking": {"unit": cube_ranking(counts, "unit"),
+                    "district": cube_ranking(counts, "district")},
+    }
+
+
+def cube_ranking(counts: Counter[Cell], facet: str, top: int = 10) -> list[dict[str, Any]]:
+    """Units (or districts) by severity-weighted unresolved alerts, worst first."""
+    rows: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"score": 0, "open": 0, "critical": 0, "high": 0, "confirmed": 0})
+    for c, n in counts.items():
+        if n <= 0:
+            continue
+        row = rows[c.get(facet) or "—"]
+        if c.status in UNRESOLVED:
+            row["score"] += SEVERITY_WEIGHT.get(c.severity, 1) * n
+            row["open"] += n
+            if c.severity in ("critical", "high"):
+                row[c.severity] += n
+        elif c.status == "confirmed":
+            row["confirmed"] += n
+    ordered = sorted(rows.items(), key=lambda kv: (-kv[1]["score"], kv[0]))
+    return [{"name": name, **row} for name, row in ordered[:top]]
