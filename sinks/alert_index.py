@@ -10,6 +10,9 @@ Layout (prefix ``sunlight:``, all under ``sunlight:idx:``):
   from which every count, the unit/district ranking and the filter options are summed;
 - ``idx:hour:{hour_ms}``: the same cells per hour of ``raised_at`` (kept 26 h), for the
   24-hour chart;
+- ``idx:unrouted``: alerts the case desk has not assigned yet (sinks/cases/desk.py);
+- ``idx:assignee:{user}``, ``idx:queue:{name}``, ``idx:overdue``: case queues, and
+  ``idx:deadline`` (unresolved cases scored by their deadline), kept by the case desk;
 - ``idx:version``: bumped on every change (cache key of intersections);
 - ``idx:cursor``: the last ``alerts`` stream entry whose alert is indexed.
 
@@ -96,6 +99,7 @@ local function index_alert(prefix, hkey)
   local hk = I .. 'hour:' .. string.format('%.0f', hour)
   redis.call('HINCRBY', hk, cell, 1)
   redis.call('EXPIREAT', hk, string.format('%.0f', hour / 1000 + 93600))
+  redis.call('ZADD', I .. 'unrouted', score, id)
   redis.call('INCR', I .. 'version')
   return 1
 end
@@ -142,6 +146,24 @@ class IndexKeys:
 
     def hour(self, hour_ms: int) -> str:
         return f"{self.base}hour:{hour_ms}"
+
+    @property
+    def unrouted(self) -> str:
+        return f"{self.base}unrouted"
+
+    @property
+    def deadline(self) -> str:
+        return f"{self.base}deadline"
+
+    @property
+    def overdue(self) -> str:
+        return f"{self.base}overdue"
+
+    def assignee(self, user: str) -> str:
+        return f"{self.base}assignee:{user}"
+
+    def queue(self, name: str) -> str:
+        return f"{self.base}queue:{name}"
 
 
 @dataclass(frozen=True)

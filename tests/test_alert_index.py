@@ -76,8 +76,11 @@ def test_indexes_cover_every_alert(redis_url: str) -> None:
             store = AlertStore(r, prefix)
             # the oldest alert stays open; act on the next 400 (every action moves indexes)
             for i, a in enumerate(alerts[1:401]):
-                action = ("acknowledge", "confirm", "dismiss")[i % 3]
+                action = ("acknowledge", "propose", "dismiss")[i % 3]
                 await store.act(a["alert_id"], action, "", who="inv", role="investigator")
+                if action == "propose":
+                    await store.act(a["alert_id"], "approve", "", who="inv2",
+                                    role="investigator")
             await store.act(alerts[2]["alert_id"], "reopen", "", who="adm", role="admin")
             index = AlertIndex(r, prefix)
             await index.refresh()

@@ -106,8 +106,10 @@ def test_viewer_search_cannot_recover_a_masked_id(redis_url: str, prefix: str) -
 
 def test_shipped_passwords_are_refused_outside_the_demo(redis_url: str, tmp_path: Path) -> None:
     shipped = DashboardConfig.load()
-    assert sorted(shipped.shipped_logins()) == ["admin", "investigator", "viewer"]
-    with pytest.raises(ConfigError, match=r"users viewer, investigator, admin: still have the "
+    assert sorted(shipped.shipped_logins()) == ["admin", "investigator", "investigator2",
+                                                "viewer"]
+    with pytest.raises(ConfigError, match=r"users viewer, investigator, investigator2, admin: "
+                                          r"still have the "
                                           r"shipped demo password.*sunlight demo.*"
                                           r"python -m sinks.dashboard.config"):
         refuse_shipped_passwords(shipped, demo=False)

@@ -21,12 +21,12 @@ from redis.asyncio import Redis
 
 from sinks.alert_index import FACETS, HOUR_MS, Cell, IndexCatchUp, IndexKeys
 from sinks.dashboard.query import SEVERITY_WEIGHT, UNRESOLVED, AlertFilter, summary
-from sinks.dashboard.store import with_case
+from sinks.dashboard.store import CASE_FIELDS, with_case
 
 SCAN_LIMIT = 20_000
 CHUNK = 500
 TMP_TTL_S = 30
-ROW_FIELDS = ["alert", "status", "updated_at", "note"]
+ROW_FIELDS = ["alert", *CASE_FIELDS]
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,22 @@ class AlertIndex:
         key = f"{self.keys.base}tmp:{kind}:{digest.hexdigest()}"
         return key, bool(await self.redis.exists(key))
 
-    async def candidates(self, filt: AlertFilter, hidden: Hidden = Hidden()) -> str:
+    def queue_key(self, queue: str, user: str) -> str:
+        kind, _, name = queue.partition(":")
+        if queue == "overdue":
+            return self.keys.overdue
+        if queue == "mine":
+            return self.keys.assignee(user)
+        if kind == "assignee":
+            return self.keys.assignee(name)
+        if kind == "queue":
+            return self.keys.queue(name)
+        return f"{self.keys.base}none"  # an unknown queue holds nothing
+
+    async def candidates(self, filt: AlertFilter, hidden: Hidden = Hidden(),
+                         user: str = "") -> str:
         """A sorted set holding exactly the alerts the filter's facets and `hidden` allow."""
-        sets: list[str] = []
+        sets: list[str] = [self.queue_key(filt.queue, user)] if filt.queue else []
         for name in FACETS:
             values = _values(getattr(filt, name))
             if len(values) == 1:
@@ -147,8 +160,8 @@ class AlertIndex:
 
     async def page(self, filt: AlertFilter, now_ms: int, *, newest: bool = True,
                    offset: int = 0, limit: int = 500, masked: bool = False,
-                   hidden: Hidden = Hidden()) -> Page:
-        key = await self.candidates(filt, hidden)
+                   hidden: Hidden = Hidden(), user: str = "") -> Page:
+        key = await self.candidates(filt, hidden, user)
         lo = now_ms - filt.since_hours * HOUR_MS if filt.since_hours else float("-inf")
         if not filt.q:
             matched = int(await self.redis.zcount(key, lo, "+inf"))
@@ -217,12 +230,13 @@ class AlertIndex:
         return ok
 
     async def summary(self, filt: AlertFilter, now_ms: int, masked: bool = False,
-                      hidden: Hidden = Hidden(), hours: int = 24) -> dict[str, Any]:
+                      hidden: Hidden = Hidden(), hours: int = 24,
+                      user: str = "") -> dict[str, Any]:
         all_cells = await self.cells(self.keys.cube)
         options = {k: sorted({c.get(k) for c in all_cells if c.get(k)})
                    for k in ("detector", "district", "unit")}
-        key = await self.candidates(filt, hidden)
-        if filt.q or filt.since_hours:
+        key = await self.candidates(filt, hidden, user)
+        if filt.q or filt.since_hours or filt.queue:
             lo = now_ms - filt.since_hours * HOUR_MS if filt.since_hours else float("-inf")
             found, exact = await self.scan(key, filt, now_ms, lo, masked=masked)
             out = summary(found, now_ms, hours)

@@ -34,6 +34,7 @@ class LiveEvent:
     kind: str  # "alert" | "case"
     full: dict[str, Any]
     masked: dict[str, Any]
+    about: dict[str, Any] | None = None  # the alert it is about (recusal is checked on it)
 
     def encode(self, masked: bool) -> bytes:
         data = orjson.dumps(self.masked if masked else self.full)
@@ -126,13 +127,13 @@ class LiveHub:
             return
         if channel == self.store.keys.live:
             alert = light(with_case(payload, None))
-            event = LiveEvent("alert", alert, mask_alert(alert))
+            event = LiveEvent("alert", alert, mask_alert(alert), alert)
         else:
             stored = await self.store.get(str(payload.get("alert_id")))
             masked = dict(payload)
             if stored is not None:
                 masked["note"] = mask_text(str(payload.get("note", "")), stored)
-            event = LiveEvent("case", payload, masked)
+            event = LiveEvent("case", payload, masked, stored)
         for client in list(self.clients):
             if client.ended:
                 continue
@@ -162,6 +163,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     session: Session = request[K.SESSION]
     masked = not session.sees_personal_ids
     recheck_s = request.app[K.CONFIG].sse_recheck_s
+    cases = request.app[K.STORE].cases
     resp = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
@@ -191,7 +193,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await resp.write(b"event: bye\ndata: " + data + b"\n\n")
                 break
             if event is not None and event.kind:
-                await resp.write(event.encode(masked))
+                if event.about is None or not cases.recused(session.user, event.about):
+                    await resp.write(event.encode(masked))
             elif now >= next_ping:
                 await resp.write(b": ping\n\n")
             if now >= next_ping:

@@ -34,6 +34,8 @@ class AlertFilter:
     status: str = ""
     since_hours: float = 0.0
     q: str = ""
+    # a case queue: "overdue", "mine", "assignee:USER" or "queue:NAME"
+    queue: str = ""
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> AlertFilter:
@@ -48,7 +50,8 @@ class AlertFilter:
             unit=query.get("unit", ""),
             status=query.get("status", ""),
             since_hours=max(0.0, since),
-            q=query.get("q", "").strip().lower(),
+            q=query.get("q", "").strip().lower()[:200],
+            queue=query.get("queue", "")[:200],
         )
 
     def accepts(self, a: Mapping[str, Any], now_ms: int, masked: bool = False) -> bool:

@@ -13,14 +13,16 @@ from sinks.audit import ActionRejected
 from sinks.dashboard import appkeys as K
 from sinks.dashboard.auth import Session
 from sinks.dashboard.index_query import AlertIndex, Hidden
-from sinks.dashboard.masking import mask_alert, mask_text
+from sinks.dashboard.masking import PERSONAL_ENTITY_KINDS, mask_alert, mask_text
 from sinks.dashboard.query import AlertFilter, light, map_layers
-from sinks.dashboard.store import TRANSITIONS, AlertStore
+from sinks.dashboard.store import AlertStore
 
 PAGE = 500
 MAP_ALERTS = 500
 REJECTION_STATUS = {"forbidden": 403, "not_found": 404, "bad_transition": 409,
-                    "unknown_action": 400}
+                    "unknown_action": 400, "recused": 403, "four_eyes": 403,
+                    "already_proposed": 409, "no_proposal": 409, "bad_target": 400,
+                    "target_recused": 409}
 
 
 def for_session(alert: dict[str, Any], session: Session) -> dict[str, Any]:
@@ -28,8 +30,18 @@ def for_session(alert: dict[str, Any], session: Session) -> dict[str, Any]:
 
 
 async def hidden_for(request: web.Request) -> Hidden:
-    """What the session's user may not see (recusal); nothing by default."""
-    return Hidden()
+    """What the session's user may not see: recusal from their own unit's alerts and
+    from alerts about a declared relative (config/cases.yaml, staff)."""
+    store: AlertStore = request.app[K.STORE]
+    staff = store.cases.staff.get(request[K.SESSION].user)
+    if staff is None:
+        return Hidden()
+    keys = request.app[K.INDEX].keys
+    ids: set[str] = set()
+    for person in sorted(staff.relatives):
+        for kind in PERSONAL_ENTITY_KINDS:
+            ids.update(await store.redis.zrange(keys.entity(kind, person), 0, -1))
+    return Hidden(frozenset({staff.unit} - {""}), frozenset(ids))
 
 
 def now_ms() -> int:
@@ -56,7 +68,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     page = await index.page(filt, ts, newest=request.query.get("order") != "oldest",
                             offset=offset, limit=limit,
                             masked=not session.sees_personal_ids,
-                            hidden=await hidden_for(request))
+                            hidden=await hidden_for(request), user=session.user)
     return web.json_response({
         "alerts": [for_session(light(a), session) for a in page.alerts],
         "matched": page.matched, "exact": page.exact, "offset": offset, "limit": limit,
@@ -69,7 +81,8 @@ async def stats(request: web.Request) -> web.Response:
     filt = AlertFilter.from_query(request.query)
     ts = now_ms()
     await index.refresh()
-    out = await index.summary(filt, ts, masked, await hidden_for(request))
+    out = await index.summary(filt, ts, masked, await hidden_for(request),
+                              user=request[K.SESSION].user)
     return web.json_response({**out, "now_ms": ts})
 
 
@@ -81,7 +94,7 @@ async def map_view(request: web.Request) -> web.Response:
     ts = now_ms()
     await index.refresh()
     page = await index.page(filt, ts, limit=MAP_ALERTS, masked=not session.sees_personal_ids,
-                            hidden=await hidden_for(request))
+                            hidden=await hidden_for(request), user=session.user)
     return web.json_response(map_layers(page.alerts, await store.positions()))
 
 
@@ -89,15 +102,17 @@ async def alert_detail(request: web.Request) -> web.Response:
     store: AlertStore = request.app[K.STORE]
     session: Session = request[K.SESSION]
     alert = await store.get(request.match_info["alert_id"])
-    if alert is None:
+    if alert is None or store.cases.recused(session.user, alert):
+        # a recused investigator does not learn that the alert exists
         return web.json_response({"error": "not_found"}, status=404)
     history = await store.ledger.for_alert(alert["alert_id"])
     if not session.sees_personal_ids:
         history = [{**h, "note": mask_text(str(h.get("note", "")), alert)} for h in history]
-    actions = [name for name, (starts, _to, roles) in TRANSITIONS.items()
-               if session.role in roles and alert["status"] in starts]
+    actions = store.actions(alert, session.user, session.role) if session.can_act else []
     return web.json_response({"alert": for_session(alert, session), "history": history,
-                              "actions": actions})
+                              "actions": actions,
+                              "assignable": sorted(request.app[K.CONFIG].users)
+                              if "reassign" in actions else []})
 
 
 async def act(request: web.Request) -> web.Response:
@@ -108,11 +123,12 @@ async def act(request: web.Request) -> web.Response:
     try:
         body = await request.json()
         action, note = str(body["action"]), str(body.get("note", ""))
+        to = str(body.get("to", ""))[:200]
     except (ValueError, KeyError, TypeError):
         return web.json_response({"error": "bad_request"}, status=400)
     try:
         change = await store.act(request.match_info["alert_id"], action, note,
-                                 who=session.user, role=session.role)
+                                 who=session.user, role=session.role, to=to)
     except ActionRejected as exc:
         code = str(exc)
         return web.json_response({"error": code}, status=REJECTION_STATUS.get(code, 400))
