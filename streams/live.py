@@ -26,6 +26,7 @@ from detectors.events import Event, Rejected, decode_record
 from detectors.refuel import fuel_key
 from detectors.registry import Registry
 from detectors.timeutil import Zone
+from sinks.live_hooks import LiveHooks
 from sinks.metrics import Metrics
 from streams.feeds import BroadcastFeed, group_positions, read_ranges
 from streams.partition import CLOCK_KINDS, MAX_HOPS, Outcome, PartitionEngine, entity_key
@@ -120,6 +121,7 @@ class LiveEngine:
         self.group_horizon: GroupHorizon = lambda _t, _p, _o, _c: float("inf")
         self.group_behind: Callable[[str, int, int], bool] = lambda _t, _p, _o: False
         self.group_highwater: Callable[[str, int], int | None] = lambda _t, _p: None
+        self.hooks: LiveHooks | None = None  # positions and clocks (sinks/live_hooks.py)
 
     def new_engine(self) -> Engine:
         engine = Engine(self.config, self.calendar, wall_ms, registry=self.registry)
@@ -322,6 +324,8 @@ class LiveEngine:
                     lag = max(0, high - pe.folded.get(topic, -1) - 1)
                     self.metrics.consumer_lag.labels(
                         topic=self.settings.topic(topic), partition=str(p)).set(lag)
+        if self.hooks is not None:
+            await self.hooks.on_tick({p: pe.engine.watermark_ms for p, pe in self.parts.items()})
 
     # --- output -----------------------------------------------------------------------
 
@@ -335,6 +339,8 @@ class LiveEngine:
 
     async def emit(self, out: Outcome, pe: PartitionEngine | None) -> None:
         m = self.metrics
+        if out.gps and self.hooks is not None:
+            self.hooks.on_gps(out.gps)
         for kind, n in out.kinds.items():
             m.events.labels(kind=kind).inc(n)
         for topic, p, offset, exc, raw in out.rejects:
