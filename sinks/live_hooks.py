@@ -26,7 +26,7 @@ async def publish_clock(redis: Redis, prefix: str, watermarks: Mapping[int, int]
         return
     key = f"{prefix}engine:clock"
     async with redis.pipeline(transaction=False) as pipe:
-        for p, ms in watermarks.items():
+        for p in watermarks:
             pipe.hget(key, str(p))
         current = await pipe.execute()
     ahead = {str(p): int(ms) for (p, ms), cur in zip(watermarks.items(), current, strict=True)

@@ -21,8 +21,8 @@ from prometheus_client import CollectorRegistry
 
 from detectors.calendar import load_calendar
 from detectors.config import load_config
-from sinks.metrics import Metrics
 from sinks.live_hooks import build_live_hooks as live_hooks
+from sinks.metrics import Metrics
 from sinks.redis_store import RedisAlertStore
 from streams.live import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, AlertSinks, LiveEngine
 from streams.settings import Settings
