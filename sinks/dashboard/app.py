@@ -10,7 +10,7 @@ from aiohttp.abc import AbstractAccessLogger
 from redis.asyncio import Redis
 
 from sinks.dashboard import appkeys as K
-from sinks.dashboard import auth, live, proxy, views
+from sinks.dashboard import auth, fleet_views, live, proxy, views
 from sinks.dashboard.config import DashboardConfig, refuse_shipped_passwords
 from sinks.dashboard.index_query import AlertIndex
 from sinks.dashboard.ratelimit import AttemptLimiter
@@ -71,6 +71,8 @@ def create_app(
     app.router.add_get("/api/map", views.map_view)
     app.router.add_get("/api/audit", views.audit_tail)
     app.router.add_get("/api/events", live.events)
+    app.router.add_get("/api/fleet", fleet_views.fleet)
+    app.router.add_get("/api/fleet/{vehicle_id}", fleet_views.vehicle)
     app.router.add_get("/api/alerts/{alert_id}", views.alert_detail)
     app.router.add_post("/api/alerts/{alert_id}/action", views.act)
     app.router.add_static("/static/", STATIC, append_version=False)

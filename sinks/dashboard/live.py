@@ -102,7 +102,7 @@ class LiveHub:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(keys.live, keys.cases)
+                await pubsub.subscribe(keys.live, keys.cases, keys.fleet)
                 self.ready.set()
                 delay = 0.5
                 while True:
@@ -123,6 +123,10 @@ class LiveHub:
         except orjson.JSONDecodeError:
             log.warning("live: message on %s is not JSON; skipped", channel)
             return
+        if channel == self.store.keys.fleet and isinstance(payload, list):
+            # positions carry no personal data: the same for every reader
+            self._fan_out(LiveEvent("fleet", {"v": payload}, {"v": payload}))
+            return
         if not isinstance(payload, dict):
             return
         if channel == self.store.keys.live:
@@ -134,6 +138,9 @@ class LiveHub:
             if stored is not None:
                 masked["note"] = mask_text(str(payload.get("note", "")), stored)
             event = LiveEvent("case", payload, masked, stored)
+        self._fan_out(event)
+
+    def _fan_out(self, event: LiveEvent) -> None:
         for client in list(self.clients):
             if client.ended:
                 continue

@@ -59,8 +59,12 @@ class Keys:
         return f"{self.prefix}alerts:cases"
 
     @property
+    def fleet(self) -> str:
+        return f"{self.prefix}fleet:live"
+
+    @property
     def positions(self) -> str:
-        return f"{self.prefix}vehicle:positions"
+        return f"{self.prefix}fleet:pos"  # written by the workers (sinks/fleet.py)
 
     def alert(self, alert_id: str) -> str:
         return f"{self.prefix}alert:{alert_id}"
@@ -118,7 +122,7 @@ class AlertStore:
         return with_case(orjson.loads(row["alert"]), row)
 
     async def positions(self) -> dict[str, Any]:
-        """Optional live positions a worker may keep: vehicle_id -> {ts, lat, lon}."""
+        """Live positions the workers publish: vehicle_id -> {ts, lat, lon, state}."""
         raw = await self.redis.hgetall(self.keys.positions)
         out = {}
         for vid, value in raw.items():
