@@ -13,6 +13,8 @@ Layout (prefix ``sunlight:``, all under ``sunlight:idx:``):
 - ``idx:unrouted``: alerts the case desk has not assigned yet (sinks/cases/desk.py);
 - ``idx:assignee:{user}``, ``idx:queue:{name}``, ``idx:overdue``: case queues, and
   ``idx:deadline`` (unresolved cases scored by their deadline), kept by the case desk;
+- ``idx:programs``: alerts per ``details.program`` name, which the subsidy catalogue
+  (sinks/catalogue.py) sums per class, unknown names shown as such;
 - ``idx:version``: bumped on every change (cache key of intersections);
 - ``idx:cursor``: the last ``alerts`` stream entry whose alert is indexed.
 
@@ -92,6 +94,10 @@ local function index_alert(prefix, hkey)
   local e = a['entity']
   if type(e) == 'table' and type(e['kind']) == 'string' and e['id'] ~= nil then
     redis.call('ZADD', I .. 'entity:' .. e['kind'] .. ':' .. facet(e['id']), score, id)
+  end
+  local d = a['details']
+  if type(d) == 'table' and type(d['program']) == 'string' and d['program'] ~= '' then
+    redis.call('HINCRBY', I .. 'programs', d['program'], 1)
   end
   local cell = det .. '\31' .. sev .. '\31' .. status .. '\31' .. unit .. '\31' .. dist
   redis.call('HINCRBY', I .. 'cube', cell, 1)

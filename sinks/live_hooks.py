@@ -7,6 +7,7 @@ second with each partition's watermark; neither ever raises into the engine.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -42,6 +43,7 @@ class LiveHooks:
         self.prefix = prefix
         self.desk = desk
         self.fleet = fleet
+        self._desk_task: asyncio.Task[None] | None = None
 
     def on_gps(self, events: Iterable[Mapping[str, Any]]) -> None:
         if self.fleet is not None:
@@ -52,12 +54,22 @@ class LiveHooks:
             await publish_clock(self.redis, self.prefix, watermarks)
             if self.fleet is not None:
                 await self.fleet.flush()
-            if self.desk is not None:
-                await self.desk.tick()
         except Exception:  # a hook must never stop the engine
             log.exception("live hooks: tick failed")
+        # The desk works beside the engine, never inside its tick: one pass at a time.
+        if self.desk is not None and (self._desk_task is None or self._desk_task.done()):
+            self._desk_task = asyncio.get_running_loop().create_task(self._desk_pass())
+
+    async def _desk_pass(self) -> None:
+        assert self.desk is not None
+        try:
+            await self.desk.tick()
+        except Exception:
+            log.exception("live hooks: case desk pass failed")
 
     async def close(self) -> None:
+        if self._desk_task is not None:
+            self._desk_task.cancel()
         await self.redis.aclose()
 
 

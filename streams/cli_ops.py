@@ -104,14 +104,23 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         print(f"sunlight dashboard: {exc}", file=sys.stderr)
         return 2
 
+    from sinks.dashboard.report_sink import KafkaReportSink
+    from streams.app import kafka_security
+    from streams.settings import load_settings
+
+    worker = load_settings()  # Kafka: SUNLIGHT_KAFKA_* as the worker reads them
+    sink = KafkaReportSink(worker.kafka_bootstrap, worker.topic("reports"),
+                           **kafka_security(worker))
+
     async def run() -> None:
         runner = await start_dashboard(s.url, s.prefix, args.host, args.port, config,
-                                       demo=args.demo)
+                                       demo=args.demo, report_sink=sink)
         print(f"dashboard: {bound_url(runner)}", flush=True)
         try:
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
+            await sink.close()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())

@@ -18,7 +18,7 @@ INPUT_TOPICS: dict[str, tuple[str | None, frozenset[str]]] = {
 # entity (fuel by the vehicle checked, deaths by person, records that came with a wrong key).
 ENGINE_TOPICS = ("gps", "payments", "reviews", "routed")
 BROADCAST_TOPICS = ("fuel", "registry")
-OUTPUT_TOPICS = ("alerts", "dlq")
+OUTPUT_TOPICS = ("alerts", "dlq", "reports")  # reports: citizen reports (dashboard)
 ALL_TOPICS = (*INPUT_TOPICS, "routed", *OUTPUT_TOPICS)
 
 

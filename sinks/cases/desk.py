@@ -78,7 +78,7 @@ class CaseDesk:
 
     # --- routing ------------------------------------------------------------------------
 
-    async def route_new(self, limit: int = 500) -> int:
+    async def route_new(self, limit: int = 200) -> int:
         ids = await self.redis.zrange(self.keys.unrouted, 0, limit - 1)
         done = 0
         for raw in ids:

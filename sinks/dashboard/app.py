@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from redis.asyncio import Redis
 
+from sinks.catalogue import Catalogue
 from sinks.dashboard import appkeys as K
-from sinks.dashboard import auth, fleet_views, live, proxy, views
+from sinks.dashboard import auth, fleet_views, live, proxy, public_views, views
 from sinks.dashboard.config import DashboardConfig, refuse_shipped_passwords
 from sinks.dashboard.index_query import AlertIndex
 from sinks.dashboard.ratelimit import AttemptLimiter
@@ -31,16 +33,24 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+async def public_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "public.html", headers={"Cache-Control": "no-cache"})
+
+
 def create_app(
     redis_url: str,
     prefix: str = "sunlight:",
     config: DashboardConfig | None = None,
+    report_sink: Callable[[str, bytes], Awaitable[None]] | None = None,
 ) -> web.Application:
     config = config or DashboardConfig.load()
     app = web.Application(middlewares=[proxy.trusted_forwarding, auth.security_headers,
                                        auth.require_session],
                           client_max_size=64 * 1024)
     app[K.CONFIG] = config
+    app[K.CATALOGUE] = Catalogue.load()
+    if report_sink is not None:
+        app[K.REPORT_SINK] = report_sink
 
     async def on_startup(app: web.Application) -> None:
         redis = Redis.from_url(redis_url, decode_responses=True)
@@ -49,6 +59,7 @@ def create_app(
         app[K.INDEX] = AlertIndex(redis, prefix)
         app[K.SESSIONS] = auth.Sessions(redis, prefix, config.session_ttl_s)
         app[K.LOGIN_LIMITER] = AttemptLimiter(redis, f"{prefix}dashboard:login:")
+        app[K.PUBLIC_LIMITER] = AttemptLimiter(redis, f"{prefix}public:limit:")
         app[K.HUB] = live.LiveHub(redis, app[K.STORE])
         await app[K.HUB].start()
 
@@ -62,6 +73,10 @@ def create_app(
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     app.router.add_get("/", index)
+    app.router.add_get("/public", public_page)
+    app.router.add_get("/api/public/stats", public_views.stats)
+    app.router.add_post("/api/public/reports", public_views.submit_report)
+    app.router.add_get("/api/public/reports/{receipt}", public_views.report_status)
     app.router.add_get("/healthz", views.healthz)
     app.router.add_post("/api/login", auth.login)
     app.router.add_post("/api/logout", auth.logout)
@@ -87,6 +102,7 @@ async def start_dashboard(
     config: DashboardConfig | None = None,
     *,
     demo: bool = False,
+    report_sink: Callable[[str, bytes], Awaitable[None]] | None = None,
 ) -> web.AppRunner:
     """Start serving; the caller keeps the runner and awaits ``runner.cleanup()``.
 
@@ -94,7 +110,7 @@ async def start_dashboard(
     """
     config = config or DashboardConfig.load()
     refuse_shipped_passwords(config, demo)
-    app = create_app(redis_url, prefix, config)
+    app = create_app(redis_url, prefix, config, report_sink)
     runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger,
                            shutdown_timeout=2.0)
     await runner.setup()

@@ -25,6 +25,7 @@ from sinks.dashboard.ratelimit import AttemptLimiter, bucket
 COOKIE = "sunlight_session"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_API = frozenset({"/api/login"})
+PUBLIC_PREFIX = "/api/public/"  # the transparency page and citizen reports: no login
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -109,7 +110,7 @@ async def require_session(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     if request.method not in SAFE_METHODS and not same_origin(request):
         return json_error(403, "bad_origin")
-    if path in PUBLIC_API:
+    if path in PUBLIC_API or path.startswith(PUBLIC_PREFIX):
         return await handler(request)
     token = request.cookies.get(COOKIE)
     sessions: Sessions = request.app[K.SESSIONS]

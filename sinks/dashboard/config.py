@@ -90,6 +90,10 @@ class DashboardConfig:
     trusted_proxies: tuple[Network, ...] = ()
     # How often an open event stream re-reads its session (logout, expiry, role change).
     sse_recheck_s: float = 5.0
+    # The public side: citizen reports and receipt lookups allowed per address per window.
+    reports_per_window: int = 5
+    lookups_per_window: int = 60
+    public_window_s: int = 3600
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> DashboardConfig:
@@ -129,6 +133,9 @@ class DashboardConfig:
             ),
             trusted_proxies=tuple(proxies),
             sse_recheck_s=float(dash.get("sse_recheck_s", 5.0)),
+            reports_per_window=int((raw.get("public") or {}).get("reports_per_window", 5)),
+            lookups_per_window=int((raw.get("public") or {}).get("lookups_per_window", 60)),
+            public_window_s=int((raw.get("public") or {}).get("window_s", 3600)),
         )
 
     @classmethod

@@ -14,6 +14,7 @@ from sinks.dashboard import appkeys as K
 from sinks.dashboard.auth import Session
 from sinks.dashboard.index_query import AlertIndex, Hidden
 from sinks.dashboard.masking import PERSONAL_ENTITY_KINDS, mask_alert, mask_text
+from sinks.dashboard.public_views import reports_for
 from sinks.dashboard.query import AlertFilter, light, map_layers
 from sinks.dashboard.store import AlertStore
 
@@ -109,8 +110,10 @@ async def alert_detail(request: web.Request) -> web.Response:
     if not session.sees_personal_ids:
         history = [{**h, "note": mask_text(str(h.get("note", "")), alert)} for h in history]
     actions = store.actions(alert, session.user, session.role) if session.can_act else []
+    reports = await reports_for(request, alert.get("entity") or {},
+                                with_text=session.sees_personal_ids)
     return web.json_response({"alert": for_session(alert, session), "history": history,
-                              "actions": actions,
+                              "actions": actions, "reports": reports,
                               "assignable": sorted(request.app[K.CONFIG].users)
                               if "reassign" in actions else []})
 

@@ -29,7 +29,7 @@ export async function openDetail(alertId) {
   if (current === alertId) render(data);
 }
 
-function render({ alert: a, history, actions, assignable }) {
+function render({ alert: a, history, actions, assignable, reports }) {
   const head = clear(document.getElementById("detail-title"));
   head.append(el("span", { class: `sev ${a.severity}`, text: severityName(a.severity) }),
     el("span", { id: "detail-heading", text: alertTitle(a) }), statusBadge(a.status));
@@ -48,6 +48,9 @@ function render({ alert: a, history, actions, assignable }) {
       el("tbody", {}, (a.evidence || []).map((e) => el("tr", {}, el("td", { text: e.kind }),
         el("td", { class: "mono", text: e.id }), el("td", { text: fmtTime(e.ts, "full") })))))),
     section("case", caseMeta(a), caseBox(a, actions, assignable || [])),
+    reports && reports.length ? section("citizen_reports", el("ul", { id: "reports", class: "timeline" },
+      reports.map((r) => el("li", { "data-receipt": r.receipt }, el("b", { class: "mono", text: r.receipt }),
+        ` · ${fmtTime(r.created_ms, "full")}`, r.text ? el("div", { class: "muted", text: r.text }) : null)))) : null,
     section("history", historyList(history)),
   );
 }

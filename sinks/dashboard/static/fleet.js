@@ -18,6 +18,14 @@ export function fleetStats() {
   return { vehicles: vehicles.size, fps: frames.length / 2 };
 }
 window.__fleet = fleetStats;
+// For tests and operators' consoles: positions as drawn, and where a vehicle is on screen.
+window.__fleetSnapshot = () => [...vehicles.values()].map((v) => [v.id, v.ts, v.lat, v.lon, v.state]);
+window.__fleetPixel = (id) => {
+  const v = vehicles.get(id), c = canvas();
+  if (!v || !bounds) return null;
+  const P = projector(c), r = c.getBoundingClientRect();
+  return [r.left + P.x(v.lon), r.top + P.y(v.lat)];
+};
 
 function canvas() { return document.getElementById("fleet"); }
 

@@ -8,7 +8,7 @@ export const CONTROL_STRINGS = {
     queue_all: "全部队列", queue_mine: "我的案件", queue_overdue: "逾期督办",
     assignee: "承办人", queue: "队列", escalated: "逾期督办于", proposed_by: "提请人",
     proposal_note: "提请意见", approved_by: "批准人", reassign_to: "改派给", more: "加载更多",
-    four_eyes: "确认须两名核查员：一人提请，另一人批准",
+    four_eyes: "确认须两名核查员：一人提请，另一人批准", citizen_reports: "群众举报",
   },
   en: {
     fleet: "Live fleet", alert_map: "Alert map", fleet_vehicles: "vehicles", fleet_moving: "moving",
@@ -19,7 +19,7 @@ export const CONTROL_STRINGS = {
     queue_all: "All queues", queue_mine: "My cases", queue_overdue: "Overdue",
     assignee: "Assignee", queue: "Queue", escalated: "Escalated", proposed_by: "Proposed by",
     proposal_note: "Proposal", approved_by: "Approved by", reassign_to: "Re-assign to",
-    more: "Load more", four_eyes: "Confirming takes two investigators: one proposes, another approves",
+    more: "Load more", citizen_reports: "Citizen reports", four_eyes: "Confirming takes two investigators: one proposes, another approves",
   },
 };
 export const CONTROL_ACTIONS = {
