@@ -45,7 +45,7 @@ async def page_scenario(base: str) -> None:
         await page.click("#login-submit")
         await page.wait_for_selector("#live.on")
         await page.evaluate("window.__notReloaded = true")
-        await page.wait_for_function("window.__fleet().vehicles >= 10", timeout=60_000)
+        await page.wait_for_function("() => window.__fleet().vehicles >= 10", timeout=60_000)
         first: list[Any] = await page.evaluate("window.__fleetSnapshot()")
         # vehicles move on the open page: some vehicle's position changes, no reload
         await page.wait_for_function(
@@ -75,10 +75,10 @@ async def page_scenario(base: str) -> None:
         await page.screenshot(path=str(ARTIFACTS / "fleet_map_zh.png"))
         await page.click("#lang")
         await page.wait_for_function(
-            "document.getElementById('tab-fleet').textContent === 'Live fleet'")
+            "() => document.getElementById('tab-fleet').textContent === 'Live fleet'")
         await page.mouse.click(x, y)
         await page.wait_for_function(
-            "(document.getElementById('fleet-track') || {}).textContent?.startsWith('Track')")
+            "() => (document.getElementById('fleet-track') || {}).textContent?.startsWith('Track')")
         await page.screenshot(path=str(ARTIFACTS / "fleet_map_en.png"))
         await page.click("#lang")
         assert errors == []
