@@ -5,8 +5,10 @@ reload, and a click opens the vehicle's track of the day. Screenshots in zh and 
 from __future__ import annotations
 
 import asyncio
-import threading
-from dataclasses import replace
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +18,11 @@ from live_support import live_system, wait_for
 
 from sinks.dashboard.app import bound_url, start_dashboard
 from sinks.dashboard.config import DashboardConfig
-from streams.simulator import SimConfig
-from streams.simulator.live import ending_today, feed
 
 playwright_api = pytest.importorskip("playwright.async_api")
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CITY = SimConfig(seed=3, vehicles=24, days=1, units=4, stations=6, recipients=20, cases=4,
-                 history_days=1)
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
 
 pytestmark = [
     pytest.mark.integration,
@@ -89,19 +88,28 @@ async def page_scenario(base: str) -> None:
 def test_fleet_moves_on_the_map_and_a_click_shows_the_track(tmp_path: Path) -> None:
     with live_system(tmp_path) as system:
         system.start_worker()
-        city = replace(ending_today(CITY), days=1)
-        sender = threading.Thread(
-            target=feed, args=(city, system.bootstrap), kwargs={"speed": 1800.0}, daemon=True)
-        sender.start()
-        r = redis.Redis.from_url(system.redis_server.url)
-        assert wait_for(lambda: r.hlen("sunlight:fleet:pos") >= 10, 180), system.log_tail()
+        # the simulated city's last day, ending today, at 1800x: `sunlight simulate --live`
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "simulate", "--live", system.bootstrap,
+             "--seed", "3", "--vehicles", "24", "--days", "1", "--units", "4",
+             "--stations", "6", "--recipients", "20", "--cases", "4", "--speed", "1800"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        try:
+            r = redis.Redis.from_url(system.redis_server.url)
+            assert wait_for(lambda: r.hlen("sunlight:fleet:pos") >= 10, 180), \
+                system.log_tail()
 
-        async def main() -> None:
-            runner = await start_dashboard(system.redis_server.url, "sunlight:", "127.0.0.1",
-                                           0, DashboardConfig.load(), demo=True)
-            try:
-                await asyncio.wait_for(page_scenario(bound_url(runner)), 200)
-            finally:
-                await runner.cleanup()
+            async def main() -> None:
+                runner = await start_dashboard(system.redis_server.url, "sunlight:",
+                                               "127.0.0.1", 0, DashboardConfig.load(),
+                                               demo=True)
+                try:
+                    await asyncio.wait_for(page_scenario(bound_url(runner)), 200)
+                finally:
+                    await runner.cleanup()
 
-        asyncio.run(main())
+            asyncio.run(main())
+        finally:
+            os.killpg(sim.pid, signal.SIGTERM)
+            sim.wait(30)
