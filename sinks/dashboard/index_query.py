@@ -58,6 +58,7 @@ class AlertIndex:
         self.keys = IndexKeys(prefix)
         self.prefix = prefix
         self.catch_up = IndexCatchUp(redis, prefix)
+        self._rollup = redis.register_script(_ROLLUP_LUA)
 
     async def refresh(self) -> None:
         """Index anything that reached the stream without being indexed."""
@@ -232,43 +233,153 @@ class AlertIndex:
     async def summary(self, filt: AlertFilter, now_ms: int, masked: bool = False,
                       hidden: Hidden = Hidden(), hours: int = 24,
                       user: str = "") -> dict[str, Any]:
-        all_cells = await self.cells(self.keys.cube)
-        options = {k: sorted({c.get(k) for c in all_cells if c.get(k)})
-                   for k in ("detector", "district", "unit")}
+        end = (now_ms // HOUR_MS + 1) * HOUR_MS
+        start = end - hours * HOUR_MS
+        hour_keys = [self.keys.hour(start + i * HOUR_MS) for i in range(hours)]
+        wanted = [SEP2.join(_values(getattr(filt, f))) for f in CELL_ORDER]
+        raw = await self._rollup(keys=[self.keys.cube, *hour_keys],
+                                 args=[*wanted, SEP2.join(sorted(hidden.units))])
+        r1, r2, r3, opt_det, opt_unit, opt_dist, chart_raw = orjson.loads(raw)
+        options = {"detector": sorted(opt_det), "district": sorted(opt_dist),
+                   "unit": sorted(opt_unit)}
         key = await self.candidates(filt, hidden, user)
         if filt.q or filt.since_hours or filt.queue:
             lo = now_ms - filt.since_hours * HOUR_MS if filt.since_hours else float("-inf")
             found, exact = await self.scan(key, filt, now_ms, lo, masked=masked)
             out = summary(found, now_ms, hours)
             return {**out, "options": options, "exact": exact}
+        rolled = Rollup.parse(r1, r2, r3)
         ok = self._wanted(filt, hidden)
-        counts: Counter[Cell] = Counter({c: n for c, n in all_cells.items() if ok(c)})
         minus = [(c, raised) for c, raised in await self._hidden_cells(hidden) if ok(c)]
         for c, _raised in minus:
-            counts[c] -= 1
-        end = (now_ms // HOUR_MS + 1) * HOUR_MS
-        start = end - hours * HOUR_MS
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for i in range(hours):
-                pipe.hgetall(self.keys.hour(start + i * HOUR_MS))
-            per_hour = await pipe.execute()
+            rolled.add(c, -1)
         chart = []
-        for i, raw in enumerate(per_hour):
-            bucket = {"start_ms": start + i * HOUR_MS, "low": 0, "medium": 0, "high": 0,
-                      "critical": 0}
-            for cell_text, n in raw.items():
-                text = cell_text.decode() if isinstance(cell_text, bytes) else str(cell_text)
-                c = Cell.parse(text)
-                if ok(c) and c.severity in SEVERITY_WEIGHT:
-                    bucket[c.severity] += int(n)
+        for i, counts in enumerate(chart_raw):
+            bucket = {"start_ms": start + i * HOUR_MS,
+                      **dict(zip(SEVERITY_ORDER, counts, strict=True))}
             for c, raised in minus:
                 if start + i * HOUR_MS <= raised < start + (i + 1) * HOUR_MS and \
                         c.severity in SEVERITY_WEIGHT:
                     bucket[c.severity] -= 1
             chart.append(bucket)
         last_hour = int(await self.redis.zcount(key, now_ms - HOUR_MS, "+inf"))
-        return {**cube_summary(counts), "chart": chart, "last_hour": last_hour,
+        return {**rolled.summary(), "chart": chart, "last_hour": last_hour,
                 "options": options, "exact": True}
+
+
+SEP2 = "\x1e"
+CELL_ORDER = ("detector", "severity", "status", "unit", "district")
+SEVERITY_ORDER = ("low", "medium", "high", "critical")
+
+# KEYS[1] = the cube, KEYS[2..] = hour hashes; ARGV[1..5] = wanted values of detector,
+# severity, status, unit, district (\30-separated, '' = any); ARGV[6] = hidden units.
+# Sums the matching cells server-side into three small roll-ups ((detector|unit|district)
+# x severity x status), the filter options and the chart: a few hundred numbers cross
+# the wire instead of every cell.
+_ROLLUP_LUA = r"""
+local function set(s)
+  local t = {}
+  for v in string.gmatch(s, '([^\30]+)') do t[v] = true end
+  return t, s == ''
+end
+local want, any = {}, {}
+for i = 1, 5 do want[i], any[i] = set(ARGV[i]) end
+local hidden = set(ARGV[6])
+local function split(cell)
+  local p, start = {}, 1
+  for i = 1, 4 do
+    local j = string.find(cell, '\31', start, true)
+    if not j then return nil end
+    p[i] = string.sub(cell, start, j - 1)
+    start = j + 1
+  end
+  p[5] = string.sub(cell, start)
+  return p
+end
+local function ok(p)
+  if hidden[p[4]] then return false end
+  for i = 1, 5 do
+    if not any[i] and not want[i][p[i]] then return false end
+  end
+  return true
+end
+local r1, r2, r3, od, ou, odi = {}, {}, {}, {}, {}, {}
+local seen_d, seen_u, seen_di = {}, {}, {}
+local flat = redis.call('HGETALL', KEYS[1])
+for i = 1, #flat, 2 do
+  local p = split(flat[i])
+  local n = tonumber(flat[i + 1])
+  if p and n ~= 0 then
+    if p[1] ~= '' and not seen_d[p[1]] then seen_d[p[1]] = 1; od[#od + 1] = p[1] end
+    if p[4] ~= '' and not seen_u[p[4]] then seen_u[p[4]] = 1; ou[#ou + 1] = p[4] end
+    if p[5] ~= '' and not seen_di[p[5]] then seen_di[p[5]] = 1; odi[#odi + 1] = p[5] end
+    if ok(p) then
+      local tail = '\31' .. p[2] .. '\31' .. p[3]
+      r1[p[1] .. tail] = (r1[p[1] .. tail] or 0) + n
+      r2[p[4] .. tail] = (r2[p[4] .. tail] or 0) + n
+      r3[p[5] .. tail] = (r3[p[5] .. tail] or 0) + n
+    end
+  end
+end
+local sev = {low = 1, medium = 2, high = 3, critical = 4}
+local chart = {}
+for h = 2, #KEYS do
+  local b = {0, 0, 0, 0}
+  local fl = redis.call('HGETALL', KEYS[h])
+  for i = 1, #fl, 2 do
+    local p = split(fl[i])
+    if p and ok(p) and sev[p[2]] then b[sev[p[2]]] = b[sev[p[2]]] + tonumber(fl[i + 1]) end
+  end
+  chart[#chart + 1] = b
+end
+local function pairs_of(t)
+  local out = {}
+  for k, v in pairs(t) do out[#out + 1] = {k, v} end
+  if #out == 0 then return cjson.decode('[]') end
+  return out
+end
+local function list(t) if #t == 0 then return cjson.decode('[]') end return t end
+return cjson.encode({pairs_of(r1), pairs_of(r2), pairs_of(r3), list(od), list(ou), list(odi),
+                     chart})
+"""
+
+
+@dataclass
+class Rollup:
+    """Counts per (name, severity, status) for detectors, units and districts."""
+
+    detector: Counter[tuple[str, str, str]]
+    unit: Counter[tuple[str, str, str]]
+    district: Counter[tuple[str, str, str]]
+
+    @classmethod
+    def parse(cls, *rolls: list[list[Any]]) -> Rollup:
+        parsed = []
+        for roll in rolls:
+            c: Counter[tuple[str, str, str]] = Counter()
+            for k, n in roll:
+                name, sev, status = str(k).split("\x1f")
+                c[(name, sev, status)] += int(n)
+            parsed.append(c)
+        return cls(*parsed)
+
+    def add(self, cell: Cell, n: int) -> None:
+        self.detector[(cell.detector, cell.severity, cell.status)] += n
+        self.unit[(cell.unit, cell.severity, cell.status)] += n
+        self.district[(cell.district, cell.severity, cell.status)] += n
+
+    def summary(self) -> dict[str, Any]:
+        counts: Counter[Cell] = Counter({Cell(d, s, st, "", ""): n
+                                         for (d, s, st), n in self.detector.items()})
+        out = cube_summary(counts)
+        out["ranking"] = {
+            "unit": cube_ranking(Counter({Cell("", s, st, u, ""): n
+                                          for (u, s, st), n in self.unit.items()}), "unit"),
+            "district": cube_ranking(Counter({Cell("", s, st, "", d): n
+                                              for (d, s, st), n in self.district.items()}),
+                                     "district"),
+        }
+        return out
 
 
 def cube_summary(counts: Counter[Cell]) -> dict[str, Any]:
