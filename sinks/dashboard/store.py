@@ -121,9 +121,16 @@ class AlertStore:
             return None
         return with_case(orjson.loads(row["alert"]), row)
 
-    async def positions(self) -> dict[str, Any]:
-        """Live positions the workers publish: vehicle_id -> {ts, lat, lon, state}."""
-        raw = await self.redis.hgetall(self.keys.positions)
+    async def positions(self, vehicle_ids: list[str] | None = None) -> dict[str, Any]:
+        """Live positions the workers publish: vehicle_id -> {ts, lat, lon, state}; only
+        the given vehicles when named (the whole fleet is the fleet map's, not this)."""
+        if vehicle_ids is None:
+            raw = await self.redis.hgetall(self.keys.positions)
+        elif vehicle_ids:
+            values = await self.redis.hmget(self.keys.positions, vehicle_ids)
+            raw = {v: x for v, x in zip(vehicle_ids, values, strict=True) if x is not None}
+        else:
+            raw = {}
         out = {}
         for vid, value in raw.items():
             try:

@@ -96,7 +96,9 @@ async def map_view(request: web.Request) -> web.Response:
     await index.refresh()
     page = await index.page(filt, ts, limit=MAP_ALERTS, masked=not session.sees_personal_ids,
                             hidden=await hidden_for(request), user=session.user)
-    return web.json_response(map_layers(page.alerts, await store.positions()))
+    vehicles = sorted({str(v) for a in page.alerts
+                       if (v := (a.get("details") or {}).get("vehicle_id"))})
+    return web.json_response(map_layers(page.alerts, await store.positions(vehicles)))
 
 
 async def alert_detail(request: web.Request) -> web.Response:
