@@ -69,6 +69,15 @@ local function facet(v)
   return ''
 end
 
+-- Whether every stream entry is indexed (the catch-up cursor names the last entry), so
+-- that the writer may move the cursor along with what it adds and indexes itself.
+local function cursor_at_head(prefix, stream)
+  local cursor = redis.call('GET', prefix .. 'idx:cursor')
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  if #last == 0 then return true end
+  return cursor == last[1][1]
+end
+
 local function index_alert(prefix, hkey)
   local alert = redis.call('HGET', hkey, 'alert')
   if not alert then return 0 end

@@ -31,13 +31,15 @@ log = logging.getLogger(__name__)
 # ARGV[2+i] = JSON of alert i. Returns how many alerts were new.
 _ADD_ALERTS_LUA = INDEX_LUA + """
 local prefix = string.sub(KEYS[1], 1, -7)
+local at_head = cursor_at_head(prefix, KEYS[1])
 local added = 0
 for i = 2, #KEYS do
   local alert = ARGV[i + 1]
   if redis.call('HSETNX', KEYS[i], 'alert', alert) == 1 then
     redis.call('HSET', KEYS[i], 'status', 'open', 'updated_at', ARGV[1], 'note', '')
     index_alert(prefix, KEYS[i])
-    redis.call('XADD', KEYS[1], '*', 'alert', alert)
+    local entry = redis.call('XADD', KEYS[1], '*', 'alert', alert)
+    if at_head then redis.call('SET', prefix .. 'idx:cursor', entry) end
     redis.call('PUBLISH', ARGV[2], alert)
     added = added + 1
   end
@@ -49,13 +51,15 @@ return added
 # forwarded downstream (new ones, and old ones never marked `forwarded`).
 _ADD_NEW_LUA = INDEX_LUA + """
 local prefix = string.sub(KEYS[1], 1, -7)
+local at_head = cursor_at_head(prefix, KEYS[1])
 local out = {}
 for i = 2, #KEYS do
   local alert = ARGV[i + 1]
   if redis.call('HSETNX', KEYS[i], 'alert', alert) == 1 then
     redis.call('HSET', KEYS[i], 'status', 'open', 'updated_at', ARGV[1], 'note', '')
     index_alert(prefix, KEYS[i])
-    redis.call('XADD', KEYS[1], '*', 'alert', alert)
+    local entry = redis.call('XADD', KEYS[1], '*', 'alert', alert)
+    if at_head then redis.call('SET', prefix .. 'idx:cursor', entry) end
     redis.call('PUBLISH', ARGV[2], alert)
     out[#out + 1] = i - 1
   elseif redis.call('HEXISTS', KEYS[i], 'forwarded') == 0 then

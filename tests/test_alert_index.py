@@ -82,6 +82,9 @@ def test_indexes_cover_every_alert(redis_url: str) -> None:
                     await store.act(a["alert_id"], "approve", "", who="inv2",
                                     role="investigator")
             await store.act(alerts[2]["alert_id"], "reopen", "", who="adm", role="admin")
+            # the writer indexed in order, so it kept the catch-up cursor at the head
+            last = await r.xrevrange(f"{prefix}alerts", count=1)
+            assert await r.get(IndexKeys(prefix).cursor) == last[0][0]
             index = AlertIndex(r, prefix)
             await index.refresh()
             ref = await everything(r, prefix)
@@ -114,6 +117,15 @@ def test_indexes_cover_every_alert(redis_url: str) -> None:
                 assert p.matched == len(chosen)
                 got_ids += [a["alert_id"] for a in p.alerts]
             assert got_ids == chosen
+
+            # a time window over an intersection, both ways round
+            filt = AlertFilter(status="open", district="沈河区", since_hours=48)
+            chosen = [a["alert_id"] for a in ref if filt.accepts(a, now_ms)]
+            p = await index.page(filt, now_ms, limit=500)
+            assert p.matched == len(chosen) > 0
+            assert [a["alert_id"] for a in p.alerts] == chosen
+            p = await index.page(filt, now_ms, newest=False, limit=500)
+            assert [a["alert_id"] for a in p.alerts] == chosen[::-1]
 
             # time window and text search
             filt = AlertFilter(since_hours=24, q="告警 52")
@@ -166,6 +178,13 @@ def test_alerts_written_without_the_script_are_indexed_by_the_catch_up(redis_url
             assert s["by_status"] == {"open": 49, "acknowledged": 1}
             keys = IndexKeys(prefix)
             assert await r.zcard(keys.entity("vehicle", "E0001")) == 1
+            # once caught up, the writer moves the cursor with what it adds
+            writer = RedisAlertStore(redis_url, prefix=prefix)
+            await writer.add_new(make_alerts(now)[50:52])
+            await writer.close()
+            last = await r.xrevrange(f"{prefix}alerts", count=1)
+            assert await r.get(keys.cursor) == last[0][0]
+            assert (await index.page(AlertFilter(), now_ms)).matched == 52
         finally:
             await r.aclose()
 

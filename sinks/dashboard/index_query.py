@@ -10,6 +10,7 @@ says so (``exact: false``) when it stopped there.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -59,10 +60,15 @@ class AlertIndex:
         self.prefix = prefix
         self.catch_up = IndexCatchUp(redis, prefix)
         self._rollup = redis.register_script(_ROLLUP_LUA)
+        self._refresh_lock = asyncio.Lock()
+        self._page_script = redis.register_script(_PAGE_LUA.replace(
+            "ROW_FIELDS", ", ".join(f"'{f}'" for f in ROW_FIELDS)))
 
     async def refresh(self) -> None:
-        """Index anything that reached the stream without being indexed."""
-        await self.catch_up.run()
+        """Index anything that reached the stream without being indexed (one pass at a
+        time per dashboard; the writers keep the cursor at the head when they can)."""
+        async with self._refresh_lock:
+            await self.catch_up.run()
 
     # --- candidate sets ---------------------------------------------------------------
 
@@ -162,14 +168,47 @@ class AlertIndex:
     async def page(self, filt: AlertFilter, now_ms: int, *, newest: bool = True,
                    offset: int = 0, limit: int = 500, masked: bool = False,
                    hidden: Hidden = Hidden(), user: str = "") -> Page:
-        key = await self.candidates(filt, hidden, user)
         lo = now_ms - filt.since_hours * HOUR_MS if filt.since_hours else float("-inf")
+        simple = self._simple_sets(filt, user)
+        if not filt.q and not hidden and simple is not None:
+            # one round trip: intersect (cached per index version), count, range, rows
+            count, rows = await self._page_script(args=[
+                self.prefix, "-inf" if lo == float("-inf") else int(lo),
+                1 if newest else 0, offset, limit, *simple])
+            return Page(self._decode_rows(rows), int(count))
+        key = await self.candidates(filt, hidden, user)
         if not filt.q:
             matched = int(await self.redis.zcount(key, lo, "+inf"))
             ids = await self._range(key, lo, newest, offset, limit)
             return Page(await self.rows(ids), matched)
         found, exact = await self.scan(key, filt, now_ms, lo, newest, masked)
         return Page(found[offset: offset + limit], len(found), exact)
+
+    def _simple_sets(self, filt: AlertFilter, user: str) -> list[str] | None:
+        """The sorted sets to intersect when every facet names at most one value."""
+        sets = [self.queue_key(filt.queue, user)] if filt.queue else []
+        for name in FACETS:
+            values = _values(getattr(filt, name))
+            if len(values) > 1:
+                return None
+            if values:
+                sets.append(self.keys.facet(name, values[0]))
+        return sets
+
+    def _decode_rows(self, raw: list[list[Any]]) -> list[dict[str, Any]]:
+        out = []
+        for values in raw:
+            row = dict(zip(ROW_FIELDS, [None if v is False else v for v in values],
+                           strict=False))
+            if not row.get("alert"):
+                continue
+            try:
+                alert = orjson.loads(row["alert"])
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(alert, dict):
+                out.append(with_case(alert, row))
+        return out
 
     async def scan(self, key: str, filt: AlertFilter, now_ms: int, lo: float,
                    newest: bool = True, masked: bool = False) -> tuple[list[dict[str, Any]], bool]:
@@ -267,6 +306,41 @@ class AlertIndex:
                 "options": options, "exact": True}
 
 
+# ARGV: prefix, lo score, newest (1/0), offset, limit, then the sets to intersect.
+_PAGE_LUA = r"""
+local prefix = ARGV[1]
+local sets = {}
+for i = 6, #ARGV do sets[#sets + 1] = ARGV[i] end
+local key
+if #sets == 0 then
+  key = prefix .. 'idx:all'
+elseif #sets == 1 then
+  key = sets[1]
+else
+  local version = redis.call('GET', prefix .. 'idx:version') or '0'
+  key = prefix .. 'idx:tmp:page:' .. version .. ':' .. table.concat(sets, '|')
+  if redis.call('EXISTS', key) == 0 then
+    local args = {key, #sets}
+    for _, k in ipairs(sets) do args[#args + 1] = k end
+    args[#args + 1] = 'AGGREGATE'
+    args[#args + 1] = 'MIN'
+    redis.call('ZINTERSTORE', unpack(args))
+    redis.call('EXPIRE', key, 30)
+  end
+end
+local count = redis.call('ZCOUNT', key, ARGV[2], '+inf')
+local ids
+if ARGV[3] == '1' then
+  ids = redis.call('ZREVRANGEBYSCORE', key, '+inf', ARGV[2], 'LIMIT', ARGV[4], ARGV[5])
+else
+  ids = redis.call('ZRANGEBYSCORE', key, ARGV[2], '+inf', 'LIMIT', ARGV[4], ARGV[5])
+end
+local rows = {}
+for i, id in ipairs(ids) do
+  rows[i] = redis.call('HMGET', prefix .. 'alert:' .. id, ROW_FIELDS)
+end
+return {count, rows}
+"""
 SEP2 = "\x1e"
 CELL_ORDER = ("detector", "severity", "status", "unit", "district")
 SEVERITY_ORDER = ("low", "medium", "high", "critical")
