@@ -35,8 +35,11 @@ class LiveEvent:
     full: dict[str, Any]
     masked: dict[str, Any]
     about: dict[str, Any] | None = None  # the alert it is about (recusal is checked on it)
+    raw: bytes | None = None  # the whole frame, when it is the same for every reader
 
     def encode(self, masked: bool) -> bytes:
+        if self.raw is not None:
+            return self.raw
         data = orjson.dumps(self.masked if masked else self.full)
         return b"event: " + self.kind.encode() + b"\ndata: " + data + b"\n\n"
 
@@ -118,14 +121,17 @@ class LiveHub:
                     await pubsub.aclose()
 
     async def _dispatch(self, channel: str, data: str) -> None:
+        if channel == self.store.keys.fleet:
+            # positions carry no personal data and are relayed as they came (no re-parse)
+            body = data.encode() if isinstance(data, str) else data
+            if body.startswith(b"["):
+                self._fan_out(LiveEvent("fleet", {}, {}, None,
+                                        b'event: fleet\ndata: {"v":' + body + b"}\n\n"))
+            return
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
             log.warning("live: message on %s is not JSON; skipped", channel)
-            return
-        if channel == self.store.keys.fleet and isinstance(payload, list):
-            # positions carry no personal data: the same for every reader
-            self._fan_out(LiveEvent("fleet", {"v": payload}, {"v": payload}))
             return
         if not isinstance(payload, dict):
             return

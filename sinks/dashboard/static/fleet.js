@@ -9,6 +9,8 @@ const vehicles = new Map();  // id -> {id, ts, lat, lon, state, alerts}
 let bounds = null;
 let selected = null;  // {id, track, alerts}
 let dirty = false;
+let animUntil = 0;  // vehicles glide to each new fix over TWEEN_MS, drawn every frame
+const TWEEN_MS = 1000;
 let onOpenAlert = () => {};
 const frames = [];
 
@@ -23,9 +25,15 @@ window.__fleetSnapshot = () => [...vehicles.values()].map((v) => [v.id, v.ts, v.
 window.__fleetPixel = (id) => {
   const v = vehicles.get(id), c = canvas();
   if (!v || !bounds) return null;
-  const P = projector(c), r = c.getBoundingClientRect();
-  return [r.left + P.x(v.lon), r.top + P.y(v.lat)];
+  const P = projector(c), r = c.getBoundingClientRect(), [lat, lon] = drawnAt(v, performance.now());
+  return [r.left + P.x(lon), r.top + P.y(lat)];
 };
+
+function drawnAt(v, now) {
+  if (v.from === undefined) return [v.lat, v.lon];
+  const k = Math.min(1, (now - v.t0) / TWEEN_MS);
+  return [v.from[0] + (v.lat - v.from[0]) * k, v.from[1] + (v.lon - v.from[1]) * k];
+}
 
 function canvas() { return document.getElementById("fleet"); }
 
@@ -52,6 +60,7 @@ function projector(c) {
 
 function draw() {
   dirty = false;
+  const now = performance.now();
   const c = canvas();
   if (!c || !c.offsetParent) return;
   const rect = c.getBoundingClientRect();
@@ -76,12 +85,19 @@ function draw() {
   }
   for (const [col, list] of byColour) {  // one path per colour keeps thousands of dots cheap
     g.fillStyle = col; g.beginPath();
-    for (const v of list) { const x = P.x(v.lon), y = P.y(v.lat); g.moveTo(x + 2.5, y); g.arc(x, y, 2.5, 0, 6.2832); }
+    for (const v of list) {
+      const [lat, lon] = drawnAt(v, now);
+      const x = P.x(lon), y = P.y(lat);
+      g.moveTo(x + 2.5, y); g.arc(x, y, 2.5, 0, 6.2832);
+    }
     g.fill();
   }
   if (selected) {
     const v = vehicles.get(selected.id);
-    if (v) { g.strokeStyle = "#fff"; g.lineWidth = 2; g.beginPath(); g.arc(P.x(v.lon), P.y(v.lat), 7, 0, 6.2832); g.stroke(); }
+    if (v) {
+      const [lat, lon] = drawnAt(v, now);
+      g.strokeStyle = "#fff"; g.lineWidth = 2; g.beginPath(); g.arc(P.x(lon), P.y(lat), 7, 0, 6.2832); g.stroke();
+    }
   }
   const counts = { moving: 0, parked: 0, off_hours: 0, alert: 0 };
   for (const v of vehicles.values()) counts[v.alerts > 0 ? "alert" : v.state] = (counts[v.alerts > 0 ? "alert" : v.state] || 0) + 1;
@@ -89,7 +105,12 @@ function draw() {
   if (legend) legend.textContent = `${vehicles.size} ${t("fleet_vehicles")} · ${t("fleet_moving")} ${counts.moving} · ${t("fleet_alert")} ${counts.alert}`;
 }
 
-function schedule() { if (!dirty) { dirty = true; requestAnimationFrame(draw); } }
+function frame() {
+  draw();
+  if (performance.now() < animUntil) { dirty = true; requestAnimationFrame(frame); }
+}
+
+function schedule() { if (!dirty) { dirty = true; requestAnimationFrame(frame); } }
 
 export async function loadFleet(openAlert) {
   if (openAlert) onOpenAlert = openAlert;
@@ -101,11 +122,14 @@ export async function loadFleet(openAlert) {
 }
 
 export function onFleet(msg) {
+  const now = performance.now();
   for (const v of msg.v) {
     const old = vehicles.get(v.id);
-    vehicles.set(v.id, { ...v, alerts: old ? old.alerts : 0 });
+    const from = old ? drawnAt(old, now) : undefined;
+    vehicles.set(v.id, { ...v, alerts: old ? old.alerts : 0, from, t0: now });
     if (bounds && (v.lat < bounds.minLat || v.lat > bounds.maxLat || v.lon < bounds.minLon || v.lon > bounds.maxLon)) bounds = null;
   }
+  animUntil = now + TWEEN_MS;
   if (selected && msg.v.some((v) => v.id === selected.id)) {
     const v = vehicles.get(selected.id);
     selected.track.push([v.ts, v.lat, v.lon]);
