@@ -18,7 +18,8 @@ from sinks.dashboard.public_views import reports_for
 from sinks.dashboard.query import AlertFilter, light, map_layers
 from sinks.dashboard.store import AlertStore
 
-PAGE = 500
+PAGE = 200  # the feed's page; `limit` may ask for up to PAGE_MAX
+PAGE_MAX = 500
 MAP_ALERTS = 500
 REJECTION_STATUS = {"forbidden": 403, "not_found": 404, "bad_transition": 409,
                     "unknown_action": 400, "recused": 403, "four_eyes": 403,
@@ -58,14 +59,14 @@ def _int(query: Mapping[str, str], name: str, default: int, top: int) -> int:
 
 async def list_alerts(request: web.Request) -> web.Response:
     """A page of every alert that passes the filter: ``order=newest|oldest``,
-    ``offset``, ``limit`` (at most 500)."""
+    ``offset``, ``limit`` (default 200, at most 500)."""
     index: AlertIndex = request.app[K.INDEX]
     session: Session = request[K.SESSION]
     filt = AlertFilter.from_query(request.query)
     ts = now_ms()
     await index.refresh()
     offset = _int(request.query, "offset", 0, 10**9)
-    limit = _int(request.query, "limit", PAGE, PAGE)
+    limit = _int(request.query, "limit", PAGE, PAGE_MAX)
     page = await index.page(filt, ts, newest=request.query.get("order") != "oldest",
                             offset=offset, limit=limit,
                             masked=not session.sees_personal_ids,
