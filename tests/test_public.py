@@ -120,6 +120,8 @@ def test_reports_receipts_joins_kafka_and_the_public_statistics(
             # investigators see the report on the case
             await client.post("/api/login", json={"user": "investigator",
                                                    "password": "investigator"})
+            dash = await (await client.get("/api/stats")).json()
+            assert dash["by_class"]["unknown"] == {"某某慰问金": 1}
             detail = await (await client.get("/api/alerts/tank_overfill:a1")).json()
             assert [x["receipt"] for x in detail["reports"]] == [receipt]
             assert detail["reports"][0]["text"] == "这辆车周末停在小区门口"

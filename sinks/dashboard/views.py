@@ -85,6 +85,10 @@ async def stats(request: web.Request) -> web.Response:
     await index.refresh()
     out = await index.summary(filt, ts, masked, await hidden_for(request),
                               user=request[K.SESSION].user)
+    # alerts per subsidy class (all alerts; unknown programme names listed, not dropped)
+    programs = await request.app[K.REDIS].hgetall(f"{index.keys.base}programs")
+    out["by_class"] = request.app[K.CATALOGUE].by_class(
+        (name, int(n)) for name, n in programs.items())
     return web.json_response({**out, "now_ms": ts})
 
 
