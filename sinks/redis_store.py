@@ -1,9 +1,10 @@
 """The Redis alert store: one stream entry, one case hash and one live message per alert id.
 
 A Lua script checks and writes in one step, so redeliveries and concurrent workers never
-double an alert. While Redis is unreachable the write is retried (sinks/retry.py: capped
-exponential backoff) and the caller waits: it never runs ahead of what Redis has. The
-script makes a retried write idempotent.
+double an alert; the same step indexes the alert (sinks/alert_index.py). While Redis is
+unreachable the write is retried (sinks/retry.py: capped exponential backoff) and the
+caller waits: it never runs ahead of what Redis has. The script makes a retried write
+idempotent.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from tenacity import RetryCallState
 
+from sinks.alert_index import INDEX_LUA
 from sinks.metrics import Metrics
 from sinks.redis_client import async_redis
 from sinks.retry import retrying
@@ -28,16 +30,20 @@ from sinks.stream_trim import trim_stream
 log = logging.getLogger(__name__)
 
 # KEYS[1] = stream, KEYS[1+i] = hash of alert i; ARGV[1] = updated_at, ARGV[2] = channel,
-# ARGV[2+i] = JSON of alert i. A new alert gets its hash, its stream entry and its publish;
-# returns the 1-based positions of the alerts still to be forwarded downstream (new ones,
-# and old ones never marked `forwarded`).
-_ADD_NEW_LUA = """
+# ARGV[2+i] = JSON of alert i. A new alert gets its hash, its indexes, its stream entry and
+# its publish; returns the 1-based positions of the alerts still to be forwarded downstream
+# (new ones, and old ones never marked `forwarded`).
+_ADD_NEW_LUA = INDEX_LUA + """
+local prefix = string.sub(KEYS[1], 1, -7)
+local at_head = cursor_at_head(prefix, KEYS[1])
 local out = {}
 for i = 2, #KEYS do
   local alert = ARGV[i + 1]
   if redis.call('HSETNX', KEYS[i], 'alert', alert) == 1 then
     redis.call('HSET', KEYS[i], 'status', 'open', 'updated_at', ARGV[1], 'note', '')
-    redis.call('XADD', KEYS[1], '*', 'alert', alert)
+    index_alert(prefix, KEYS[i])
+    local entry = redis.call('XADD', KEYS[1], '*', 'alert', alert)
+    if at_head then redis.call('SET', prefix .. 'idx:cursor', entry) end
     redis.call('PUBLISH', ARGV[2], alert)
     out[#out + 1] = i - 1
   elseif redis.call('HEXISTS', KEYS[i], 'forwarded') == 0 then

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from detectors.calendar import load_calendar
 from detectors.config import load_config
+from sinks.live_hooks import build_live_hooks as live_hooks
 from sinks.metrics import Metrics
 from sinks.redis_store import RedisAlertStore
 from streams.kafka_options import aiokafka_options as kafka_security
@@ -123,6 +124,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         return None if high is None else int(high)
 
     live.group_highwater = group_highwater
+    live.hooks = live_hooks(settings, calendar, config.zone, AlertSinks(store, send,
+                                                                       settings.topic("alerts")))
     live.group_horizon = group_horizon
     live.group_behind = group_behind
     ready = asyncio.Event()

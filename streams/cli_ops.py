@@ -63,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="port (env SUNLIGHT_DASHBOARD_PORT; default 8080)")
     p.add_argument("--dashboard-config", default=None,
                    help="dashboard.yaml: users, forwarders (default: dashboard.yaml of --config)")
+    p.add_argument("--demo", action="store_true",
+                   help="accept the shipped demo logins (as `sunlight demo` does)")
     p.set_defaults(func=cmd_dashboard)
 
     audit = sub.add_parser("audit", help="audit ledger of case actions")
@@ -100,27 +102,36 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from sinks.audit import AuditKeyMissing
     from sinks.audit_anchor import KafkaAnchor
     from sinks.dashboard.app import bound_url, start_dashboard
-    from sinks.dashboard.config import DashboardConfig
+    from sinks.dashboard.config import ConfigError, DashboardConfig, refuse_shipped_passwords
+    from sinks.dashboard.report_sink import KafkaReportSink
     from streams.kafka_options import aiokafka_options
 
     s = settings(args)
-    config = DashboardConfig.load(dashboard_config_path(args))
+    try:
+        config = DashboardConfig.load(dashboard_config_path(args))
+        refuse_shipped_passwords(config, args.demo)
+    except ConfigError as exc:
+        print(f"sunlight dashboard: {exc}", file=sys.stderr)
+        return 2
     host, port = dashboard_bind(args)
     if not s.audit_key:
         print(f"sunlight dashboard: {AuditKeyMissing()}", file=sys.stderr)
         return 2
+    sink = KafkaReportSink(s.kafka_bootstrap, s.topic("reports"), **aiokafka_options(s))
 
     async def run() -> None:
         anchor = KafkaAnchor(s.kafka_bootstrap, s.topic("audit"), aiokafka_options(s))
         runner = await start_dashboard(s.redis_url, s.redis_prefix, host, port, config,
                                        audit_key=(s.secret("audit_key") or "").encode(),
-                                       anchor=anchor, redis_tls_ca=s.redis_tls_ca)
+                                       anchor=anchor, redis_tls_ca=s.redis_tls_ca,
+                                       demo=args.demo, report_sink=sink)
         print(f"dashboard: {bound_url(runner)}", flush=True)
         try:
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
             await anchor.stop()
+            await sink.close()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())

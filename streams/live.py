@@ -26,6 +26,7 @@ from detectors.events import Event, Rejected, decode_record
 from detectors.refuel import fuel_key
 from detectors.registry import Registry
 from detectors.timeutil import Zone
+from sinks.live_hooks import LiveHooks
 from sinks.metrics import Metrics
 from streams import state_codec
 from streams.checkpoint import (
@@ -166,6 +167,7 @@ class LiveEngine:
         # (short topic, partition) -> next offset a durable checkpoint covers: the group
         # never commits past it
         self.commit_cap: dict[tuple[str, int], int] = {}
+        self.hooks: LiveHooks | None = None  # positions and clocks (sinks/live_hooks.py)
 
     def new_engine(self) -> Engine:
         engine = Engine(self.config, self.calendar, wall_ms, registry=self.registry)
@@ -536,6 +538,8 @@ class LiveEngine:
                     lag = max(0, high - pe.folded.get(topic, -1) - 1)
                     self.metrics.consumer_lag.labels(
                         topic=self.settings.topic(topic), partition=str(p)).set(lag)
+        if self.hooks is not None:
+            await self.hooks.on_tick({p: pe.engine.watermark_ms for p, pe in self.parts.items()})
 
     # --- output -----------------------------------------------------------------------
 
@@ -552,6 +556,8 @@ class LiveEngine:
 
     async def emit(self, out: Outcome, pe: PartitionEngine | None) -> None:
         m = self.metrics
+        if out.gps and self.hooks is not None:
+            self.hooks.on_gps(out.gps)
         for kind, n in out.kinds.items():
             m.events.labels(kind=kind).inc(n)
         acks = []

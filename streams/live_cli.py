@@ -70,7 +70,9 @@ def _up(args: argparse.Namespace, feed_files: list[Path] | None = None,
             config = ending_today(SimConfig(seed=args.seed))
             sim_feed(config, s.kafka_bootstrap, speed=args.speed, topic_prefix=s.topic_prefix)
 
-    return run_up(settings, feed, kafka_port=args.kafka_port, redis_port=args.redis_port)
+    demo = simulate or bool(feed_files) or getattr(args, "demo", False)
+    return run_up(settings, feed, kafka_port=args.kafka_port, redis_port=args.redis_port,
+                  demo=demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -116,6 +118,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         u.add_argument("--redis-port", type=int, default=6379)
         u.add_argument("--metrics-port", type=int, default=None)
         u.add_argument("--dashboard-port", type=int, default=None)
+        if name == "up":
+            u.add_argument("--demo", action="store_true",
+                           help="accept the shipped demo logins of config/dashboard.yaml")
         if name == "demo":
             u.add_argument("inputs", nargs="*",
                            help="replay files to feed (default: the simulated city)")

@@ -43,9 +43,11 @@ class Outcome:
     rejects: list[tuple[str, int, int, Rejected, bytes]] = field(default_factory=list)
     processed: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
+    gps: list[Event] = field(default_factory=list)  # applied fixes, for the fleet map
 
     def merge(self, other: Outcome) -> None:
         self.alerts += other.alerts
+        self.gps += other.gps
         self.forwards += other.forwards
         self.rejects += other.rejects
         self.processed += other.processed
@@ -215,6 +217,8 @@ class PartitionEngine:
                 out.kinds[kind] = out.kinds.get(kind, 0) + 1
                 out.processed += 1
             out.alerts += alerts
+            if kind == "gps":
+                out.gps.append(event)
             if kind in CLOCK_KINDS:
                 pending.append((produced_ms, event["ts_ms"], now))
         return out

@@ -146,7 +146,8 @@ class System:
 
 
 def run_up(settings: Settings, feed: Callable[[Settings], None] | None = None,
-           kafka_port: int | None = None, redis_port: int | None = None) -> int:
+           kafka_port: int | None = None, redis_port: int | None = None,
+           demo: bool = False) -> int:
     log_dir = Path(settings.data_dir) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     settings = demo_audit_key(settings)
@@ -171,7 +172,8 @@ def run_up(settings: Settings, feed: Callable[[Settings], None] | None = None,
             return 1
         print(f"metrics: http://127.0.0.1:{s.metrics_port}/metrics", flush=True)
         dashboard = system.spawn([*cli, "dashboard", "--host", "127.0.0.1", "--port",
-                                  str(s.dashboard_port), "--redis", s.redis_url], env,
+                                  str(s.dashboard_port), "--redis", s.redis_url,
+                                  *(["--demo"] if demo else [])], env,
                                  "dashboard")
         if wait_http(f"http://127.0.0.1:{s.dashboard_port}/healthz",
                      alive=lambda: dashboard.poll() is None, timeout_s=30):

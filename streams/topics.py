@@ -24,7 +24,8 @@ INPUT_TOPICS: dict[str, tuple[str | None, frozenset[str]]] = {
 # entity (fuel by the vehicle checked, deaths by person, records that came with a wrong key).
 ENGINE_TOPICS = ("gps", "payments", "reviews", "routed", "applications", "projects", "tax", "bank")
 BROADCAST_TOPICS = ("fuel", "registry", "invoices")  # invoices: to invoice and project
-OUTPUT_TOPICS = ("alerts", "dlq", "audit")  # audit: the anchors of the audit ledger
+OUTPUT_TOPICS = ("alerts", "dlq", "audit", "reports")  # audit: the ledger's anchors;
+# reports: citizen reports (dashboard)
 ALL_TOPICS = (*INPUT_TOPICS, "routed", *OUTPUT_TOPICS, "state")
 # Kept for ever, one record per key: reference facts (keyed by identity and effective time,
 # so every version stays) and the engine's checkpoint changelog. The lag keeps a checkpoint

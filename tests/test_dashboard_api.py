@@ -75,6 +75,7 @@ def test_password_hashes() -> None:
     assert "s3cret" not in stored
     config = DashboardConfig.load()
     assert {u.role for u in config.users.values()} == {"viewer", "investigator", "admin"}
+    assert sum(u.role == "investigator" for u in config.users.values()) == 2  # four eyes
     assert config.authenticate("admin", "admin") is not None
     assert config.authenticate("admin", "viewer") is None
     assert config.authenticate("nobody", "admin") is None
@@ -154,7 +155,7 @@ def test_investigator_sees_personal_ids(redis_url: str) -> None:
         await login(client, "investigator")
         detail = await (await client.get(f"/api/alerts/{DEATH['alert_id']}")).json()
         assert detail["alert"]["details"]["payee_id"] == PAYEE
-        assert detail["actions"] == ["acknowledge", "confirm", "dismiss"]
+        assert detail["actions"] == ["acknowledge", "propose", "dismiss"]
 
     run(redis_url, scenario)
 
@@ -190,6 +191,7 @@ def test_case_actions_need_role_and_csrf(redis_url: str) -> None:
 
 
 def test_acknowledge_then_confirm_updates_hash_and_ledger(redis_url: str) -> None:
+    """Confirming takes two investigators: one proposes, another approves."""
     fid = FUEL["alert_id"]
 
     async def scenario(client: TestClient) -> None:
@@ -197,11 +199,20 @@ def test_acknowledge_then_confirm_updates_hash_and_ledger(redis_url: str) -> Non
         status, change = await act(client, me["csrf"], fid, "acknowledge", "车辆在库，调取监控")
         assert status == 200 and change["status"] == "acknowledged"
         assert (await act(client, me["csrf"], fid, "acknowledge"))[0] == 409
-        status, _ = await act(client, me["csrf"], fid, "confirm", "确认违规")
-        assert status == 200
+        status, change = await act(client, me["csrf"], fid, "confirm", "提请确认")
+        assert status == 200 and change["action"] == "propose"
+        assert change["status"] == "acknowledged"
+        # the proposer cannot approve their own proposal
+        assert (await act(client, me["csrf"], fid, "approve"))[0] == 403
+        assert (await act(client, me["csrf"], fid, "confirm"))[0] == 403
+        me = await login(client, "investigator2")
+        status, change = await act(client, me["csrf"], fid, "approve", "确认违规")
+        assert status == 200 and change["status"] == "confirmed"
         detail = await (await client.get(f"/api/alerts/{fid}")).json()
         assert detail["alert"]["status"] == "confirmed"
-        assert [h["action"] for h in detail["history"]] == ["acknowledge", "confirm"]
+        assert detail["alert"]["case"]["proposed_by"] == "investigator"
+        assert detail["alert"]["case"]["approved_by"] == "investigator2"
+        assert [h["action"] for h in detail["history"]] == ["acknowledge", "propose", "approve"]
 
     run(redis_url, scenario)
     raw = redis.Redis.from_url(redis_url, decode_responses=True)
@@ -211,7 +222,8 @@ def test_acknowledge_then_confirm_updates_hash_and_ledger(redis_url: str) -> Non
     entries = [orjson.loads(e) for e in raw.lrange(f"{PREFIX}audit", 0, -1)]
     assert [(e["who"], e["action"], e["note"]) for e in entries] == [
         ("investigator", "acknowledge", "车辆在库，调取监控"),
-        ("investigator", "confirm", "确认违规"),
+        ("investigator", "propose", "提请确认"),
+        ("investigator2", "approve", "确认违规"),
     ]
 
     async def verify() -> bool:

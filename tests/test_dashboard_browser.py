@@ -162,7 +162,7 @@ def test_dashboard_in_browser(redis_url: str) -> None:
 
     async def main() -> None:
         runner = await start_dashboard(redis_url, PREFIX, "127.0.0.1", 0,
-                                       DashboardConfig.load(), audit_key=AUDIT_KEY)
+                                       DashboardConfig.load(), audit_key=AUDIT_KEY, demo=True)
         try:
             await asyncio.wait_for(scenario(bound_url(runner), redis_url), 90)
         finally:

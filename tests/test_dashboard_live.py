@@ -58,7 +58,7 @@ def test_alert_produced_into_kafka_appears_on_the_open_page(tmp_path: Path) -> N
         async def scenario() -> float:
             runner = await start_dashboard(system.redis_server.url, "sunlight:", "127.0.0.1",
                                            0, DashboardConfig.load(),
-                                           audit_key=b"test-only-audit-key")
+                                           audit_key=b"test-only-audit-key", demo=True)
             try:
                 async with playwright_api.async_playwright() as p:
                     browser = await p.chromium.launch(

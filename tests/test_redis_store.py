@@ -99,7 +99,9 @@ def test_hash_holds_the_alert_and_an_open_case(redis_url: str) -> None:
             alert = _alert(7)
             await store.add_new([alert])
             fields = await client.hgetall(f"{prefix}alert:{alert['alert_id']}")
-            assert set(fields) == {"alert", "status", "updated_at", "note"}
+            # the case fields, plus what the index keeps for moving it (sinks/alert_index.py)
+            assert set(fields) == {"alert", "status", "updated_at", "note",
+                                   "indexed", "raised_ms", "facets"}
             assert orjson.loads(fields["alert"]) == alert
             assert fields["status"] == "open"
             assert fields["note"] == ""

@@ -8,6 +8,7 @@ equal to the page's own.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -19,10 +20,12 @@ from redis.asyncio import Redis
 
 from sinks.dashboard import appkeys as K
 from sinks.dashboard.config import ACTING_ROLES, DashboardConfig
+from sinks.dashboard.ratelimit import AttemptLimiter, bucket
 
 COOKIE = "sunlight_session"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_API = frozenset({"/api/login"})
+PUBLIC_PREFIX = "/api/public/"  # the transparency page and citizen reports: no login
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -49,7 +52,7 @@ class Sessions:
         self.ttl_s = ttl_s
 
     def _key(self, token: str) -> str:
-        return self.prefix + hashlib.sha256(token.encode()).hexdigest()
+        return self.prefix + token_id(token)
 
     async def create(self, user: str, role: str, display: str) -> tuple[str, Session]:
         token = secrets.token_urlsafe(32)
@@ -68,6 +71,11 @@ class Sessions:
 
     async def drop(self, token: str) -> None:
         await self.redis.delete(self._key(token))
+
+
+def token_id(token: str) -> str:
+    """What Redis and the live streams know a session by (never the token itself)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def same_origin(request: web.Request) -> bool:
@@ -102,12 +110,17 @@ async def require_session(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     if request.method not in SAFE_METHODS and not same_origin(request):
         return json_error(403, "bad_origin")
-    if path in PUBLIC_API:
+    if path in PUBLIC_API or path.startswith(PUBLIC_PREFIX):
         return await handler(request)
     token = request.cookies.get(COOKIE)
     sessions: Sessions = request.app[K.SESSIONS]
     session = await sessions.get(token) if token else None
     if session is None or token is None:
+        return json_error(401, "login_required")
+    user = request.app[K.CONFIG].users.get(session.user)
+    if user is None or user.role != session.role:
+        # The user was removed or given another role: the old session ends here.
+        await sessions.drop(token)
         return json_error(401, "login_required")
     if request.method not in SAFE_METHODS:
         sent = request.headers.get("X-CSRF-Token", "")
@@ -130,9 +143,20 @@ async def login(request: web.Request) -> web.Response:
         name, password = str(body["user"]), str(body["password"])
     except (ValueError, KeyError, TypeError):
         return json_error(400, "bad_request")
-    user = config.authenticate(name, password)
+    limits = config.login_limits
+    parts = [bucket("user", name[:256]), bucket("addr", request.remote or "-")]
+    limiter: AttemptLimiter = request.app[K.LOGIN_LIMITER]
+    wait_s = await limiter.hit(parts, [limits.per_user, limits.per_address], limits.window_s)
+    if wait_s:
+        resp = json_error(429, "too_many_attempts")
+        resp.headers["Retry-After"] = str(wait_s)
+        return resp
+    # scrypt takes tens of milliseconds of CPU: keep it off the event loop.
+    user = await asyncio.get_running_loop().run_in_executor(
+        None, config.authenticate, name, password)
     if user is None:
         return json_error(401, "bad_credentials")
+    await limiter.forgive(parts)
     token, session = await request.app[K.SESSIONS].create(user.name, user.role, user.display)
     resp = web.json_response(session_info(session, config))
     resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
@@ -142,6 +166,7 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     await request.app[K.SESSIONS].drop(request[K.TOKEN])
+    request.app[K.HUB].end_session(token_id(request[K.TOKEN]), "logged_out")
     resp = web.json_response({"ok": True})
     resp.del_cookie(COOKIE, path="/")
     return resp

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sinks.dashboard.masking import mask_alert
+
 SEVERITY_WEIGHT = {"low": 1, "medium": 3, "high": 6, "critical": 10}
 UNRESOLVED = frozenset({"open", "acknowledged"})
 HOUR_MS = 3_600_000
@@ -32,6 +34,8 @@ class AlertFilter:
     status: str = ""
     since_hours: float = 0.0
     q: str = ""
+    # a case queue: "overdue", "mine", "assignee:USER" or "queue:NAME"
+    queue: str = ""
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> AlertFilter:
@@ -46,10 +50,13 @@ class AlertFilter:
             unit=query.get("unit", ""),
             status=query.get("status", ""),
             since_hours=max(0.0, since),
-            q=query.get("q", "").strip().lower(),
+            q=query.get("q", "").strip().lower()[:200],
+            queue=query.get("queue", "")[:200],
         )
 
-    def accepts(self, a: Mapping[str, Any], now_ms: int) -> bool:
+    def accepts(self, a: Mapping[str, Any], now_ms: int, masked: bool = False) -> bool:
+        """``masked``: the reader sees personal ids masked, so the text search matches
+        only what they see (a raw id must not be recoverable through the count)."""
         checks = (
             ("detector", self.detector), ("severity", self.severity),
             ("district", self.district), ("unit", self.unit), ("status", self.status),
@@ -62,6 +69,8 @@ class AlertFilter:
             if raised is None or raised < now_ms - self.since_hours * HOUR_MS:
                 return False
         if self.q:
+            if masked:
+                a = mask_alert(dict(a))
             hay = " ".join(str(a.get(k, "")) for k in ("alert_id", "subject", "title", "title_en"))
             hay += " " + str((a.get("entity") or {}).get("id", ""))
             if self.q not in hay.lower():

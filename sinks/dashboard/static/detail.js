@@ -29,7 +29,7 @@ export async function openDetail(alertId) {
   if (current === alertId) render(data);
 }
 
-function render({ alert: a, history, actions }) {
+function render({ alert: a, history, actions, assignable, reports }) {
   const head = clear(document.getElementById("detail-title"));
   head.append(el("span", { class: `sev ${a.severity}`, text: severityName(a.severity) }),
     el("span", { id: "detail-heading", text: alertTitle(a) }), statusBadge(a.status));
@@ -47,7 +47,10 @@ function render({ alert: a, history, actions }) {
       el("thead", {}, el("tr", {}, el("th", { text: t("kind") }), el("th", { text: t("id") }), el("th", { text: t("ts") }))),
       el("tbody", {}, (a.evidence || []).map((e) => el("tr", {}, el("td", { text: e.kind }),
         el("td", { class: "mono", text: e.id }), el("td", { text: fmtTime(e.ts, "full") })))))),
-    section("case", caseBox(a, actions)),
+    section("case", caseMeta(a), caseBox(a, actions, assignable || [])),
+    reports && reports.length ? section("citizen_reports", el("ul", { id: "reports", class: "timeline" },
+      reports.map((r) => el("li", { "data-receipt": r.receipt }, el("b", { class: "mono", text: r.receipt }),
+        ` · ${fmtTime(r.created_ms, "full")}`, r.text ? el("div", { class: "muted", text: r.text }) : null)))) : null,
     section("history", historyList(history)),
   );
 }
@@ -56,7 +59,20 @@ function section(key, ...children) {
   return el("div", { class: "section" }, el("h3", { text: t(key) }), ...children);
 }
 
-function caseBox(a, actions) {
+function caseMeta(a) {
+  const c = a.case || {};
+  const rows = [["assignee", c.assignee], ["queue", c.queue],
+    ["deadline", c.deadline ? fmtTime(c.deadline, "full") : ""],
+    ["escalated", c.escalated ? fmtTime(c.escalated, "full") : ""],
+    ["proposed_by", c.proposed_by], ["proposal_note", c.proposal_note], ["approved_by", c.approved_by]]
+    .filter(([, v]) => v);
+  if (!rows.length) return null;
+  return el("dl", { class: "kv case-meta", id: "case-meta" }, ...rows.flatMap(([k, v]) => [
+    el("dt", { text: t(k) }),
+    el("dd", { id: `case-${k}`, class: k === "escalated" ? "overdue" : "", text: v })]));
+}
+
+function caseBox(a, actions, assignable = []) {
   const box = el("div", { class: "case-box" },
     el("dl", { class: "kv" }, el("dt", { text: t("status") }), el("dd", {}, statusBadge(a.status)),
       el("dt", { text: t("updated_at") }), el("dd", { text: a.updated_at ? fmtTime(a.updated_at, "full") : "—" }),
@@ -67,6 +83,8 @@ function caseBox(a, actions) {
   }
   if (!actions.length) return box;
   const note = el("textarea", { id: "note-input", placeholder: t("note_ph"), maxlength: "2000" });
+  const target = el("select", { id: "reassign-to" },
+    ...assignable.map((u) => el("option", { value: `user:${u}`, text: u })));
   const msg = el("div", { class: "error", id: "action-error" });
   const buttons = actions.map((act) => el("button", {
     class: `btn act-${act}`, id: `act-${act}`, "data-action": act, text: actionName(act),
@@ -75,7 +93,7 @@ function caseBox(a, actions) {
       ev.target.disabled = true;
       try {
         await api(`/api/alerts/${encodeURIComponent(a.alert_id)}/action`,
-          { method: "POST", body: { action: act, note: note.value } });
+          { method: "POST", body: { action: act, note: note.value, to: act === "reassign" ? target.value : undefined } });
         await openDetail(a.alert_id);
       } catch (err) {
         msg.textContent = `${t("action_failed")}: ${err.message}`;
@@ -83,7 +101,11 @@ function caseBox(a, actions) {
       }
     },
   }));
-  box.append(el("label", { text: t("note") }), note, el("div", { class: "case-actions" }, buttons), msg);
+  box.append(el("label", { text: t("note") }), note,
+    actions.includes("reassign") ? el("label", { text: t("reassign_to") }, target) : null,
+    el("div", { class: "case-actions" }, buttons),
+    actions.includes("propose") || actions.includes("approve") ? el("p", { class: "muted", text: t("four_eyes") }) : null,
+    msg);
   return box;
 }
 

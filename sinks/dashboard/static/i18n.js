@@ -1,6 +1,7 @@
 // UI strings, Chinese first. t(key) reads the current language.
 import { FUNDS_DETECTORS, FUNDS_STRINGS } from "./i18n_funds.js";
 
+import { CONTROL_ACTIONS, CONTROL_DETECTORS, CONTROL_STRINGS } from "./i18n_control.js";
 const STRINGS = {
   zh: {
     brand: "阳光 实时监督", motto: "阳光是最好的防腐剂", username: "用户名", password: "密码",
@@ -101,6 +102,11 @@ const ACTIONS = { acknowledge: ["受理", "Acknowledge"], confirm: ["确认问�
   dismiss: ["排除", "Dismiss"], reopen: ["重新打开", "Reopen"] };
 const ROLES = { viewer: ["值班员(只读)", "Viewer"], investigator: ["核查员", "Investigator"],
   admin: ["管理员", "Admin"] };
+
+Object.assign(STRINGS.zh, CONTROL_STRINGS.zh);
+Object.assign(STRINGS.en, CONTROL_STRINGS.en);
+Object.assign(ACTIONS, CONTROL_ACTIONS);
+Object.assign(DETECTORS, CONTROL_DETECTORS);
 
 let lang = localStorage.getItem("sunlight.lang") === "en" ? "en" : "zh";
 

@@ -6,10 +6,12 @@ import {
 } from "./i18n.js";
 import { renderChart, renderDetectors, renderKpis, renderMap, renderRanking } from "./panels.js";
 import { api, clear, debounce, el, fmtTime, state } from "./util.js";
+import { loadFleet, onFleet, onFleetAlert, wireFleet } from "./fleet.js";
 
 const $ = (id) => document.getElementById(id);
-const FILTERS = ["detector", "severity", "status", "district", "unit", "since", "q"];
+const FILTERS = ["detector", "severity", "status", "district", "unit", "since", "q", "queue"];
 let alerts = [];
+let matched = 0;  // alerts the filter matches in all (the feed shows a page of them)
 let stats = null;
 let options = { detector: [], district: [], unit: [] };
 let rankBy = "unit";
@@ -25,6 +27,7 @@ function filterQuery() {
 }
 
 function matches(a) {
+  if ($("f-queue").value) return false;  // queues are kept by the server; reload shows them
   for (const f of ["detector", "severity", "status", "district", "unit"]) {
     const v = $(`f-${f}`).value;
     if (v && a[f] !== v) return false;
@@ -51,6 +54,7 @@ function fillFilters() {
   fillSelect("f-district", "all_districts", options.district);
   fillSelect("f-unit", "all_units", options.unit);
   fillSelect("f-since", "since_all", ["1", "24", "168"], (v) => t(`since_${v}`));
+  fillSelect("f-queue", "queue_all", ["mine", "overdue"], (v) => t(`queue_${v}`));
 }
 
 function row(a, fresh = false) {
@@ -70,7 +74,16 @@ function renderFeed() {
   const body = clear($("feed-body"));
   body.append(...alerts.map((a) => row(a)));
   $("feed-empty").classList.toggle("hidden", alerts.length > 0);
-  $("feed-count").textContent = `${alerts.length} ${t("matched")}`;
+  $("feed-count").textContent = `${Math.max(matched, alerts.length)} ${t("matched")}`;
+  $("feed-more").classList.toggle("hidden", alerts.length >= matched);
+}
+
+async function loadMore() {
+  const data = await api(`/api/alerts?${filterQuery()}&offset=${alerts.length}`);
+  const known = new Set(alerts.map((a) => a.alert_id));
+  alerts.push(...data.alerts.filter((a) => !known.has(a.alert_id)));
+  matched = data.matched;
+  renderFeed();
 }
 
 function renderPanels() {
@@ -94,6 +107,7 @@ const refreshStats = debounce(() => loadStats().catch(console.error), 300);
 async function reload() {
   const data = await api(`/api/alerts?${filterQuery()}`);
   alerts = data.alerts;
+  matched = data.matched;
   renderFeed();
   await loadStats();
   fillFilters();
@@ -102,9 +116,10 @@ async function reload() {
 function onAlert(a) {
   if (alerts.some((x) => x.alert_id === a.alert_id) || !matches(a)) return;
   alerts.unshift(a);
+  matched += 1;
   $("feed-body").prepend(row(a, true));
   $("feed-empty").classList.add("hidden");
-  $("feed-count").textContent = `${alerts.length} ${t("matched")}`;
+  $("feed-count").textContent = `${matched} ${t("matched")}`;
   refreshStats();
 }
 
@@ -126,10 +141,19 @@ function connectLive() {
   let dropped = false;
   source.addEventListener("hello", () => {
     setLive(true);
-    if (dropped) { dropped = false; reload().catch(console.error); }  // catch up after a gap
+    if (dropped) {  // catch up after a gap
+      dropped = false; reload().catch(console.error); loadFleet().catch(console.error);
+    }
   });
-  source.addEventListener("alert", (ev) => onAlert(JSON.parse(ev.data)));
+  source.addEventListener("alert", (ev) => { const a = JSON.parse(ev.data); onAlert(a); onFleetAlert(a); });
+  source.addEventListener("fleet", (ev) => onFleet(JSON.parse(ev.data)));
   source.addEventListener("case", (ev) => onCase(JSON.parse(ev.data)));
+  source.addEventListener("bye", (ev) => {
+    // The server ended the stream: a dropped (slow) stream reconnects and catches up;
+    // an ended session goes back to the login.
+    const reason = JSON.parse(ev.data).reason;
+    if (reason !== "dropped" && reason !== "shutdown") { source.close(); source = null; showLogin(); }
+  });
   source.onerror = () => { dropped = true; setLive(false); };
 }
 
@@ -157,6 +181,7 @@ async function start(me) {
   $("app").classList.remove("hidden");
   applyLang();
   connectLive();
+  loadFleet(openDetail).catch(console.error);
   await reload();
   const m = location.hash.match(/^#\/alert\/(.+)$/);
   if (m) openDetail(decodeURIComponent(m[1]));
@@ -193,6 +218,8 @@ function wire() {
     try { await api("/api/logout", { method: "POST" }); } finally { showLogin(); }
   });
   $("detail-close").addEventListener("click", closeDetail);
+  $("feed-more").addEventListener("click", () => loadMore().catch(console.error));
+  wireFleet();
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeDetail(); });
   for (const f of FILTERS) {
     $(`f-${f}`).addEventListener(f === "q" ? "input" : "change", debounce(() => reload(), 250));

@@ -1,0 +1,498 @@
+"""Queries over every alert through the Redis indexes (sinks/alert_index.py).
+
+A filter on status, detector, severity, unit and district is an intersection of sorted
+sets (cached per index version); an investigator's recusals are subtracted from it; a
+page is a score range of the result, newest or oldest first; counts, ranking, options
+and the chart are sums over the cube's cells. Only the text search (and a time window
+with a search) reads alerts one by one, newest first, up to ``SCAN_LIMIT`` of them, and
+says so (``exact: false``) when it stopped there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from sinks.alert_index import FACETS, HOUR_MS, Cell, IndexCatchUp, IndexKeys
+from sinks.dashboard.query import SEVERITY_WEIGHT, UNRESOLVED, AlertFilter, summary
+from sinks.dashboard.store import CASE_FIELDS, with_case
+
+SCAN_LIMIT = 20_000
+CHUNK = 500
+TMP_TTL_S = 30
+ROW_FIELDS = ["alert", *CASE_FIELDS]
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """What one reader may not see: alerts of these units and these alert ids."""
+
+    units: frozenset[str] = frozenset()
+    alert_ids: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.units or self.alert_ids)
+
+
+@dataclass
+class Page:
+    alerts: list[dict[str, Any]]
+    matched: int
+    exact: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _values(want: str) -> list[str]:
+    return [v for v in want.split(",") if v] if want else []
+
+
+class AlertIndex:
+    def __init__(self, redis: Redis, prefix: str = "sunlight:") -> None:
+        self.redis = redis
+        self.keys = IndexKeys(prefix)
+        self.prefix = prefix
+        self.catch_up = IndexCatchUp(redis, prefix)
+        self._rollup = redis.register_script(_ROLLUP_LUA)
+        self._refresh_lock = asyncio.Lock()
+        self._page_script = redis.register_script(_PAGE_LUA.replace(
+            "ROW_FIELDS", ", ".join(f"'{f}'" for f in ROW_FIELDS)))
+
+    async def refresh(self) -> None:
+        """Index anything that reached the stream without being indexed (one pass at a
+        time per dashboard; the writers keep the cursor at the head when they can)."""
+        async with self._refresh_lock:
+            await self.catch_up.run()
+
+    # --- candidate sets ---------------------------------------------------------------
+
+    async def _tmp(self, kind: str, spec: object) -> tuple[str, bool]:
+        version = await self.redis.get(self.keys.version) or "0"
+        digest = hashlib.sha1(orjson.dumps([version, spec]), usedforsecurity=False)
+        key = f"{self.keys.base}tmp:{kind}:{digest.hexdigest()}"
+        return key, bool(await self.redis.exists(key))
+
+    def queue_key(self, queue: str, user: str) -> str:
+        kind, _, name = queue.partition(":")
+        if queue == "overdue":
+            return self.keys.overdue
+        if queue == "mine":
+            return self.keys.assignee(user)
+        if kind == "assignee":
+            return self.keys.assignee(name)
+        if kind == "queue":
+            return self.keys.queue(name)
+        return f"{self.keys.base}none"  # an unknown queue holds nothing
+
+    async def candidates(self, filt: AlertFilter, hidden: Hidden = Hidden(),
+                         user: str = "") -> str:
+        """A sorted set holding exactly the alerts the filter's facets and `hidden` allow."""
+        sets: list[str] = [self.queue_key(filt.queue, user)] if filt.queue else []
+        for name in FACETS:
+            values = _values(getattr(filt, name))
+            if len(values) == 1:
+                sets.append(self.keys.facet(name, values[0]))
+            elif values:
+                key, ready = await self._tmp("union", [name, sorted(values)])
+                if not ready:
+                    members = [self.keys.facet(name, v) for v in values]
+                    async with self.redis.pipeline(transaction=True) as pipe:
+                        pipe.zunionstore(key, members, aggregate="MIN")
+                        pipe.expire(key, TMP_TTL_S)
+                        await pipe.execute()
+                sets.append(key)
+        if not sets:
+            base = self.keys.all
+        elif len(sets) == 1:
+            base = sets[0]
+        else:
+            base, ready = await self._tmp("inter", sets)
+            if not ready:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.zinterstore(base, sets, aggregate="MIN")
+                    pipe.expire(base, TMP_TTL_S)
+                    await pipe.execute()
+        if not hidden:
+            return base
+        key, ready = await self._tmp("visible", [base, sorted(hidden.units),
+                                                 sorted(hidden.alert_ids)])
+        if not ready:
+            ids_key = key + ":ids"
+            async with self.redis.pipeline(transaction=True) as pipe:
+                if hidden.alert_ids:
+                    pipe.zadd(ids_key, dict.fromkeys(hidden.alert_ids, 0))
+                    pipe.expire(ids_key, TMP_TTL_S)
+                minus = [self.keys.facet("unit", u) for u in sorted(hidden.units)]
+                if hidden.alert_ids:
+                    minus.append(ids_key)
+                pipe.zdiffstore(key, [base, *minus])
+                pipe.expire(key, TMP_TTL_S)
+                await pipe.execute()
+        return key
+
+    # --- pages ------------------------------------------------------------------------
+
+    async def rows(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        ids = list(ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for alert_id in ids:
+                pipe.hmget(f"{self.prefix}alert:{alert_id}", ROW_FIELDS)
+            raw = await pipe.execute()
+        out = []
+        for values in raw:
+            row = dict(zip(ROW_FIELDS, values, strict=True))
+            if not row["alert"]:
+                continue
+            try:
+                alert = orjson.loads(row["alert"])
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(alert, dict):
+                out.append(with_case(alert, row))
+        return out
+
+    async def _range(self, key: str, lo: float, newest: bool, offset: int,
+                     count: int) -> list[str]:
+        if newest:
+            got = await self.redis.zrevrangebyscore(key, "+inf", lo, start=offset, num=count)
+        else:
+            got = await self.redis.zrangebyscore(key, lo, "+inf", start=offset, num=count)
+        return [g.decode() if isinstance(g, bytes) else str(g) for g in got]
+
+    async def page(self, filt: AlertFilter, now_ms: int, *, newest: bool = True,
+                   offset: int = 0, limit: int = 500, masked: bool = False,
+                   hidden: Hidden = Hidden(), user: str = "") -> Page:
+        lo = now_ms - filt.since_hours * HOUR_MS if filt.since_hours else float("-inf")
+        simple = self._simple_sets(filt, user)
+        if not filt.q and not hidden and simple is not None:
+            # one round trip: intersect (cached per index version), count, range, rows
+            count, rows = await self._page_script(args=[
+                self.prefix, "-inf" if lo == float("-inf") else int(lo),
+                1 if newest else 0, offset, limit, *simple])
+            return Page(self._decode_rows(rows), int(count))
+        key = await self.candidates(filt, hidden, user)
+        if not filt.q:
+            matched = int(await self.redis.zcount(key, lo, "+inf"))
+            ids = await self._range(key, lo, newest, offset, limit)
+            return Page(await self.rows(ids), matched)
+        found, exact = await self.scan(key, filt, now_ms, lo, newest, masked)
+        return Page(found[offset: offset + limit], len(found), exact)
+
+    def _simple_sets(self, filt: AlertFilter, user: str) -> list[str] | None:
+        """The sorted sets to intersect when every facet names at most one value."""
+        sets = [self.queue_key(filt.queue, user)] if filt.queue else []
+        for name in FACETS:
+            values = _values(getattr(filt, name))
+            if len(values) > 1:
+                return None
+            if values:
+                sets.append(self.keys.facet(name, values[0]))
+        return sets
+
+    def _decode_rows(self, raw: list[list[Any]]) -> list[dict[str, Any]]:
+        out = []
+        for values in raw:
+            row = dict(zip(ROW_FIELDS, [None if v is False else v for v in values],
+                           strict=False))
+            if not row.get("alert"):
+                continue
+            try:
+                alert = orjson.loads(row["alert"])
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(alert, dict):
+                out.append(with_case(alert, row))
+        return out
+
+    async def scan(self, key: str, filt: AlertFilter, now_ms: int, lo: float,
+                   newest: bool = True, masked: bool = False) -> tuple[list[dict[str, Any]], bool]:
+        """Alerts of `key` in the time window that pass the text search (up to SCAN_LIMIT
+        read); returns them and whether the scan covered everything."""
+        found: list[dict[str, Any]] = []
+        read = 0
+        while read < SCAN_LIMIT:
+            ids = await self._range(key, lo, newest, read, CHUNK)
+            if not ids:
+                return found, True
+            read += len(ids)
+            found += [a for a in await self.rows(ids) if filt.accepts(a, now_ms, masked)]
+            if len(ids) < CHUNK:
+                return found, True
+        more = await self._range(key, lo, newest, read, 1)
+        return found, not more
+
+    # --- counts -----------------------------------------------------------------------
+
+    async def cells(self, key: str) -> dict[Cell, int]:
+        raw = await self.redis.hgetall(key)
+        out: dict[Cell, int] = {}
+        for cell, n in raw.items():
+            text = cell.decode() if isinstance(cell, bytes) else str(cell)
+            count = int(n)
+            if count:
+                out[Cell.parse(text)] = count
+        return out
+
+    async def _hidden_cells(self, hidden: Hidden) -> list[tuple[Cell, int]]:
+        """Cells (with raised hour) of the individually hidden alerts, to subtract."""
+        if not hidden.alert_ids:
+            return []
+        ids = sorted(hidden.alert_ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for alert_id in ids:
+                pipe.hmget(f"{self.prefix}alert:{alert_id}",
+                           ["indexed", "facets", "status", "raised_ms"])
+            raw = await pipe.execute()
+        out = []
+        for indexed, facets, status, raised in raw:
+            if not indexed:
+                continue
+            det, sev, unit, dist = (str(facets or "").split("\x1f") + ["", "", "", ""])[:4]
+            if unit in hidden.units:
+                continue  # already gone with its unit
+            out.append((Cell(det, sev, status or "open", unit, dist), int(raised or 0)))
+        return out
+
+    def _wanted(self, filt: AlertFilter, hidden: Hidden):  # type: ignore[no-untyped-def]
+        wants = {name: set(_values(getattr(filt, name))) for name in FACETS}
+
+        def ok(cell: Cell) -> bool:
+            if cell.unit in hidden.units:
+                return False
+            return all(not want or cell.get(name) in want for name, want in wants.items())
+
+        return ok
+
+    async def summary(self, filt: AlertFilter, now_ms: int, masked: bool = False,
+                      hidden: Hidden = Hidden(), hours: int = 24,
+                      user: str = "") -> dict[str, Any]:
+        end = (now_ms // HOUR_MS + 1) * HOUR_MS
+        start = end - hours * HOUR_MS
+        hour_keys = [self.keys.hour(start + i * HOUR_MS) for i in range(hours)]
+        wanted = [SEP2.join(_values(getattr(filt, f))) for f in CELL_ORDER]
+        raw = await self._rollup(keys=[self.keys.cube, *hour_keys],
+                                 args=[*wanted, SEP2.join(sorted(hidden.units))])
+        r1, r2, r3, opt_det, opt_unit, opt_dist, chart_raw = orjson.loads(raw)
+        options = {"detector": sorted(opt_det), "district": sorted(opt_dist),
+                   "unit": sorted(opt_unit)}
+        key = await self.candidates(filt, hidden, user)
+        if filt.q or filt.since_hours or filt.queue:
+            lo = now_ms - filt.since_hours * HOUR_MS if filt.since_hours else float("-inf")
+            found, exact = await self.scan(key, filt, now_ms, lo, masked=masked)
+            out = summary(found, now_ms, hours)
+            return {**out, "options": options, "exact": exact}
+        rolled = Rollup.parse(r1, r2, r3)
+        ok = self._wanted(filt, hidden)
+        minus = [(c, raised) for c, raised in await self._hidden_cells(hidden) if ok(c)]
+        for c, _raised in minus:
+            rolled.add(c, -1)
+        chart = []
+        for i, counts in enumerate(chart_raw):
+            bucket = {"start_ms": start + i * HOUR_MS,
+                      **dict(zip(SEVERITY_ORDER, counts, strict=True))}
+            for c, raised in minus:
+                if start + i * HOUR_MS <= raised < start + (i + 1) * HOUR_MS and \
+                        c.severity in SEVERITY_WEIGHT:
+                    bucket[c.severity] -= 1
+            chart.append(bucket)
+        last_hour = int(await self.redis.zcount(key, now_ms - HOUR_MS, "+inf"))
+        return {**rolled.summary(), "chart": chart, "last_hour": last_hour,
+                "options": options, "exact": True}
+
+
+# ARGV: prefix, lo score, newest (1/0), offset, limit, then the sets to intersect.
+_PAGE_LUA = r"""
+local prefix = ARGV[1]
+local sets = {}
+for i = 6, #ARGV do sets[#sets + 1] = ARGV[i] end
+local key
+if #sets == 0 then
+  key = prefix .. 'idx:all'
+elseif #sets == 1 then
+  key = sets[1]
+else
+  local version = redis.call('GET', prefix .. 'idx:version') or '0'
+  key = prefix .. 'idx:tmp:page:' .. version .. ':' .. table.concat(sets, '|')
+  if redis.call('EXISTS', key) == 0 then
+    local args = {key, #sets}
+    for _, k in ipairs(sets) do args[#args + 1] = k end
+    args[#args + 1] = 'AGGREGATE'
+    args[#args + 1] = 'MIN'
+    redis.call('ZINTERSTORE', unpack(args))
+    redis.call('EXPIRE', key, 30)
+  end
+end
+local count = redis.call('ZCOUNT', key, ARGV[2], '+inf')
+local ids
+if ARGV[3] == '1' then
+  ids = redis.call('ZREVRANGEBYSCORE', key, '+inf', ARGV[2], 'LIMIT', ARGV[4], ARGV[5])
+else
+  ids = redis.call('ZRANGEBYSCORE', key, ARGV[2], '+inf', 'LIMIT', ARGV[4], ARGV[5])
+end
+local rows = {}
+for i, id in ipairs(ids) do
+  rows[i] = redis.call('HMGET', prefix .. 'alert:' .. id, ROW_FIELDS)
+end
+return {count, rows}
+"""
+SEP2 = "\x1e"
+CELL_ORDER = ("detector", "severity", "status", "unit", "district")
+SEVERITY_ORDER = ("low", "medium", "high", "critical")
+
+# KEYS[1] = the cube, KEYS[2..] = hour hashes; ARGV[1..5] = wanted values of detector,
+# severity, status, unit, district (\30-separated, '' = any); ARGV[6] = hidden units.
+# Sums the matching cells server-side into three small roll-ups ((detector|unit|district)
+# x severity x status), the filter options and the chart: a few hundred numbers cross
+# the wire instead of every cell.
+_ROLLUP_LUA = r"""
+local function set(s)
+  local t = {}
+  for v in string.gmatch(s, '([^\30]+)') do t[v] = true end
+  return t, s == ''
+end
+local want, any = {}, {}
+for i = 1, 5 do want[i], any[i] = set(ARGV[i]) end
+local hidden = set(ARGV[6])
+local function split(cell)
+  local p, start = {}, 1
+  for i = 1, 4 do
+    local j = string.find(cell, '\31', start, true)
+    if not j then return nil end
+    p[i] = string.sub(cell, start, j - 1)
+    start = j + 1
+  end
+  p[5] = string.sub(cell, start)
+  return p
+end
+local function ok(p)
+  if hidden[p[4]] then return false end
+  for i = 1, 5 do
+    if not any[i] and not want[i][p[i]] then return false end
+  end
+  return true
+end
+local r1, r2, r3, od, ou, odi = {}, {}, {}, {}, {}, {}
+local seen_d, seen_u, seen_di = {}, {}, {}
+local flat = redis.call('HGETALL', KEYS[1])
+for i = 1, #flat, 2 do
+  local p = split(flat[i])
+  local n = tonumber(flat[i + 1])
+  if p and n ~= 0 then
+    if p[1] ~= '' and not seen_d[p[1]] then seen_d[p[1]] = 1; od[#od + 1] = p[1] end
+    if p[4] ~= '' and not seen_u[p[4]] then seen_u[p[4]] = 1; ou[#ou + 1] = p[4] end
+    if p[5] ~= '' and not seen_di[p[5]] then seen_di[p[5]] = 1; odi[#odi + 1] = p[5] end
+    if ok(p) then
+      local tail = '\31' .. p[2] .. '\31' .. p[3]
+      r1[p[1] .. tail] = (r1[p[1] .. tail] or 0) + n
+      r2[p[4] .. tail] = (r2[p[4] .. tail] or 0) + n
+      r3[p[5] .. tail] = (r3[p[5] .. tail] or 0) + n
+    end
+  end
+end
+local sev = {low = 1, medium = 2, high = 3, critical = 4}
+local chart = {}
+for h = 2, #KEYS do
+  local b = {0, 0, 0, 0}
+  local fl = redis.call('HGETALL', KEYS[h])
+  for i = 1, #fl, 2 do
+    local p = split(fl[i])
+    if p and ok(p) and sev[p[2]] then b[sev[p[2]]] = b[sev[p[2]]] + tonumber(fl[i + 1]) end
+  end
+  chart[#chart + 1] = b
+end
+local function pairs_of(t)
+  local out = {}
+  for k, v in pairs(t) do out[#out + 1] = {k, v} end
+  if #out == 0 then return cjson.decode('[]') end
+  return out
+end
+local function list(t) if #t == 0 then return cjson.decode('[]') end return t end
+return cjson.encode({pairs_of(r1), pairs_of(r2), pairs_of(r3), list(od), list(ou), list(odi),
+                     chart})
+"""
+
+
+@dataclass
+class Rollup:
+    """Counts per (name, severity, status) for detectors, units and districts."""
+
+    detector: Counter[tuple[str, str, str]]
+    unit: Counter[tuple[str, str, str]]
+    district: Counter[tuple[str, str, str]]
+
+    @classmethod
+    def parse(cls, *rolls: list[list[Any]]) -> Rollup:
+        parsed = []
+        for roll in rolls:
+            c: Counter[tuple[str, str, str]] = Counter()
+            for k, n in roll:
+                name, sev, status = str(k).split("\x1f")
+                c[(name, sev, status)] += int(n)
+            parsed.append(c)
+        return cls(*parsed)
+
+    def add(self, cell: Cell, n: int) -> None:
+        self.detector[(cell.detector, cell.severity, cell.status)] += n
+        self.unit[(cell.unit, cell.severity, cell.status)] += n
+        self.district[(cell.district, cell.severity, cell.status)] += n
+
+    def summary(self) -> dict[str, Any]:
+        counts: Counter[Cell] = Counter({Cell(d, s, st, "", ""): n
+                                         for (d, s, st), n in self.detector.items()})
+        out = cube_summary(counts)
+        out["ranking"] = {
+            "unit": cube_ranking(Counter({Cell("", s, st, u, ""): n
+                                          for (u, s, st), n in self.unit.items()}), "unit"),
+            "district": cube_ranking(Counter({Cell("", s, st, "", d): n
+                                              for (d, s, st), n in self.district.items()}),
+                                     "district"),
+        }
+        return out
+
+
+def cube_summary(counts: Counter[Cell]) -> dict[str, Any]:
+    by_detector: Counter[str] = Counter()
+    by_severity: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    for c, n in counts.items():
+        by_detector[c.detector] += n
+        by_severity[c.severity] += n
+        by_status[c.status] += n
+    unresolved = sum(n for c, n in counts.items() if c.status in UNRESOLVED)
+    critical_open = sum(n for c, n in counts.items()
+                        if c.status in UNRESOLVED and c.severity == "critical")
+    return {
+        "total": sum(counts.values()),
+        "unresolved": unresolved,
+        "critical_open": critical_open,
+        "by_detector": {k: v for k, v in by_detector.most_common() if v},
+        "by_severity": {k: v for k, v in by_severity.items() if v},
+        "by_status": {k: v for k, v in by_status.items() if v},
+        "ranking": {"unit": cube_ranking(counts, "unit"),
+                    "district": cube_ranking(counts, "district")},
+    }
+
+
+def cube_ranking(counts: Counter[Cell], facet: str, top: int = 10) -> list[dict[str, Any]]:
+    """Units (or districts) by severity-weighted unresolved alerts, worst first."""
+    rows: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"score": 0, "open": 0, "critical": 0, "high": 0, "confirmed": 0})
+    for c, n in counts.items():
+        if n <= 0:
+            continue
+        row = rows[c.get(facet) or "—"]
+        if c.status in UNRESOLVED:
+            row["score"] += SEVERITY_WEIGHT.get(c.severity, 1) * n
+            row["open"] += n
+            if c.severity in ("critical", "high"):
+                row[c.severity] += n
+        elif c.status == "confirmed":
+            row["confirmed"] += n
+    ordered = sorted(rows.items(), key=lambda kv: (-kv[1]["score"], kv[0]))
+    return [{"name": name, **row} for name, row in ordered[:top]]

@@ -1,0 +1,91 @@
+"""What a live worker tells Redis besides alerts: its partitions' clocks (which drive the
+case desk's deadlines) and its vehicles' latest positions (the fleet map).
+
+The live engine calls ``on_gps`` with the GPS events it applied and ``on_tick`` once a
+second with each partition's watermark; neither ever raises into the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from redis.asyncio import Redis
+
+from sinks.cases.desk import CaseDesk
+from sinks.fleet import FleetPublisher
+
+log = logging.getLogger(__name__)
+
+
+async def publish_clock(redis: Redis, prefix: str, watermarks: Mapping[int, int]) -> None:
+    """Each partition's watermark (epoch ms) into ``{prefix}engine:clock``; the case desk
+    reads the slowest. A clock only moves forward (a rebuilt partition may start behind)."""
+    if not watermarks:
+        return
+    key = f"{prefix}engine:clock"
+    async with redis.pipeline(transaction=False) as pipe:
+        for p in watermarks:
+            pipe.hget(key, str(p))
+        current = await pipe.execute()
+    ahead = {str(p): int(ms) for (p, ms), cur in zip(watermarks.items(), current, strict=True)
+             if ms > 0 and (cur is None or int(float(cur)) < ms)}
+    if ahead:
+        await redis.hset(key, mapping=ahead)
+
+
+class LiveHooks:
+    def __init__(self, redis: Redis, prefix: str, desk: CaseDesk | None,
+                 fleet: FleetPublisher | None) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.desk = desk
+        self.fleet = fleet
+        self._desk_task: asyncio.Task[None] | None = None
+
+    def on_gps(self, events: Iterable[Mapping[str, Any]]) -> None:
+        if self.fleet is not None:
+            self.fleet.offer(events)
+
+    async def on_tick(self, watermarks: Mapping[int, int]) -> None:
+        try:
+            await publish_clock(self.redis, self.prefix, watermarks)
+            if self.fleet is not None:
+                await self.fleet.flush()
+        except Exception:  # a hook must never stop the engine
+            log.exception("live hooks: tick failed")
+        # The desk works beside the engine, never inside its tick: one pass at a time.
+        if self.desk is not None and (self._desk_task is None or self._desk_task.done()):
+            self._desk_task = asyncio.get_running_loop().create_task(self._desk_pass())
+
+    async def _desk_pass(self) -> None:
+        assert self.desk is not None
+        try:
+            await self.desk.tick()
+        except Exception:
+            log.exception("live hooks: case desk pass failed")
+
+    async def close(self) -> None:
+        if self._desk_task is not None:
+            self._desk_task.cancel()
+        await self.redis.aclose()
+
+
+def build_live_hooks(settings: Any, calendar: Any, zone: str, sinks: Any) -> LiveHooks:
+    """The worker's hooks: the case desk (config/cases.yaml beside the engine's config,
+    escalation alerts through the worker's own alert sinks) and the fleet publisher."""
+    from pathlib import Path
+
+    from sinks.cases.config import CasesConfig
+
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    prefix = settings.redis_prefix
+    cases_path = Path(settings.config_dir) / "cases.yaml"
+    desk = None
+    if cases_path.exists():
+        desk = CaseDesk(redis, prefix, CasesConfig.load(cases_path), calendar, zone,
+                        add_alerts=sinks.add)
+    fleet = FleetPublisher(redis, prefix, calendar, zone)
+    return LiveHooks(redis, prefix, desk, fleet)

@@ -1,0 +1,115 @@
+"""The live fleet map in Chromium: a running system (embedded Kafka and Redis, a real
+worker) fed by the simulated city; the page draws the fleet, vehicles move without a
+reload, and a click opens the vehicle's track of the day. Screenshots in zh and en."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from live_support import live_system, wait_for
+
+from sinks.dashboard.app import bound_url, start_dashboard
+from sinks.dashboard.config import DashboardConfig
+
+playwright_api = pytest.importorskip("playwright.async_api")
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
+]
+
+
+async def page_scenario(base: str) -> None:
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = await browser.new_page(viewport={"width": 1600, "height": 900}, locale="zh-CN")
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(base + "/")
+        await page.fill("#login-user", "investigator")
+        await page.fill("#login-pass", "investigator")
+        await page.click("#login-submit")
+        await page.wait_for_selector("#live.on")
+        await page.evaluate("window.__notReloaded = true")
+        await page.wait_for_function("() => window.__fleet().vehicles >= 10", timeout=60_000)
+        first: list[Any] = await page.evaluate("window.__fleetSnapshot()")
+        # vehicles move on the open page: some vehicle's position changes, no reload
+        await page.wait_for_function(
+            """(before) => {
+                 const was = new Map(before.map((v) => [v[0], v]));
+                 return window.__fleetSnapshot().filter((v) => {
+                   const o = was.get(v[0]);
+                   return o && v[1] > o[1] && (v[2] !== o[2] || v[3] !== o[3]);
+                 }).length >= 3;
+               }""", arg=first, timeout=90_000)
+        assert await page.evaluate("window.__notReloaded === true")
+        assert await page.evaluate("window.__fleet().fps") > 0
+        # click a moving vehicle: its track of the day and its open alerts
+        snap = await page.evaluate("window.__fleetSnapshot()")
+        moving = [v for v in snap if v[4] in ("moving", "off_hours")] or snap
+        vid = moving[0][0]
+        x, y = await page.evaluate("(id) => window.__fleetPixel(id)", vid)
+        await page.mouse.click(x, y)
+        await page.wait_for_selector("#fleet-info:not(.hidden) #fleet-vehicle")
+        picked = await page.text_content("#fleet-vehicle")
+        assert picked in {v[0] for v in snap}
+        track = await page.text_content("#fleet-track")
+        assert track is not None and "当日轨迹" in track
+        points = int(track.split(":")[1].split()[0])
+        assert points >= 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "fleet_map_zh.png"))
+        await page.click("#lang")
+        await page.wait_for_function(
+            "() => document.getElementById('tab-fleet').textContent === 'Live fleet'")
+        await page.mouse.click(x, y)
+        await page.wait_for_function(
+            "() => (document.getElementById('fleet-track') || {}).textContent?.startsWith('Track')")
+        await page.screenshot(path=str(ARTIFACTS / "fleet_map_en.png"))
+        await page.click("#lang")
+        assert errors == []
+        await browser.close()
+
+
+@pytest.mark.timeout(400)
+def test_fleet_moves_on_the_map_and_a_click_shows_the_track(tmp_path: Path) -> None:
+    with live_system(tmp_path) as system:
+        system.start_worker()
+        # the simulated city's last day, ending today, at 1800x: `sunlight simulate --live`
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "simulate", "--live", system.bootstrap,
+             "--seed", "3", "--vehicles", "24", "--days", "1", "--units", "4",
+             "--stations", "6", "--recipients", "20", "--cases", "4", "--speed", "1800"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        try:
+            r = redis.Redis.from_url(system.redis_server.url)
+            assert wait_for(lambda: r.hlen("sunlight:fleet:pos") >= 10, 180), \
+                system.log_tail()
+
+            async def main() -> None:
+                runner = await start_dashboard(system.redis_server.url, "sunlight:",
+                                               "127.0.0.1", 0, DashboardConfig.load(),
+                                               demo=True)
+                try:
+                    await asyncio.wait_for(page_scenario(bound_url(runner)), 200)
+                finally:
+                    await runner.cleanup()
+
+            asyncio.run(main())
+        finally:
+            os.killpg(sim.pid, signal.SIGTERM)
+            sim.wait(30)
