@@ -57,6 +57,10 @@ class Engine:
         self.max_ts: int | None = None
         self.watermark_ms: int = 0
         self.clock_end: int | None = None  # replay's --until: the clock never passes it
+        # A shard of a parallel replay keeps only its keys of the events every shard sees
+        # (None: every key is ours), and logs each timer it fires to order its alerts.
+        self.owns: Callable[[str], bool] | None = None
+        self.fire_log: list[tuple[int, int, str, int]] | None = None
 
     # --- input -----------------------------------------------------------------------
 
@@ -90,7 +94,7 @@ class Engine:
         for i in self.by_kind.get(kind, ()):
             det = self.detectors[i]
             key = det.key(event, ctx)
-            if key is None:
+            if key is None or (self.owns is not None and not self.owns(key)):
                 continue
             states = self.states[i]
             new = det.on_event(key, states.get(key), event, ctx)
@@ -150,6 +154,8 @@ class Engine:
             state = self.states[i].get(key)
             if state is None:
                 continue
+            if self.fire_log is not None:
+                self.fire_log.append((due, i, key, len(self.ctx.alerts)))
             self._store(i, key, self.detectors[i].on_timer(key, state, self.ctx))
 
     def _drain(self) -> list[Alert]:
