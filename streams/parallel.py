@@ -13,7 +13,8 @@ at the very clock and registry state one process would, and raises the same aler
 
 1. Decode: each file is cut at line boundaries into chunks; N processes decode and check
    them (the slow part, spread over the cores) and write, for every shard, the chunk's
-   items in line order: own events, ticks, shared events.
+   items in line order: own events, ticks, shared events (`marshal`: decoded events
+   are JSON data, and marshal moves them several times faster than pickle).
 2. Run: N processes, one per shard, each an engine over its items (the files merged by
    `ts` as one process merges them).
 3. Merge: each alert carries the input position that raised it (then the timer's
@@ -27,6 +28,7 @@ import gzip
 import heapq
 import io
 import itertools
+import marshal
 import multiprocessing
 import pickle
 import shutil
@@ -147,11 +149,11 @@ def _decode(args: tuple[Chunk, int, Path]) -> Decoded:
                     block.append(event if j == own else ts)
             if len(blocks[0]) >= BLOCK_ITEMS:
                 for out, block in zip(outs, blocks, strict=True):
-                    pickle.dump(block, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    marshal.dump(block, out)
                     block.clear()
         for out, block in zip(outs, blocks, strict=True):
             if block:
-                pickle.dump(block, out, protocol=pickle.HIGHEST_PROTOCOL)
+                marshal.dump(block, out)
     finally:
         for out in outs:
             out.close()
@@ -167,7 +169,7 @@ def _items(paths: list[Path]) -> Iterator[Any]:
         with open(path, "rb") as f:
             while True:
                 try:
-                    block = pickle.load(f)
+                    block = marshal.load(f)
                 except EOFError:
                     break
                 yield from block
@@ -212,6 +214,8 @@ def _run_shard(args: tuple[int, int, list[list[Path]], Path, int | None]) -> Pat
     step = 0
     for step, item in enumerate(merged, 1):
         if type(item) is int:
+            if engine.max_ts is not None and item <= engine.max_ts:
+                continue  # the clock stays: nothing falls due
             alerts = engine.see_ts(item)
         elif item["kind"] in SHARDED:
             engine.owns = must_own
