@@ -52,6 +52,11 @@ class Engine:
             for kind in det.kinds:
                 self.by_kind.setdefault(kind, []).append(i)
         self.states: list[dict[str, State]] = [{} for _ in self.detectors]
+        # kind -> (index, detector, its states) of the detectors it goes to, built once
+        self.routes: dict[str, list[tuple[int, Detector, dict[str, State]]]] = {
+            kind: [(i, self.detectors[i], self.states[i]) for i in indexes]
+            for kind, indexes in self.by_kind.items()
+        }
         self.scheduled: list[dict[str, int]] = [{} for _ in self.detectors]
         self.heap: list[tuple[int, int, str]] = []
         self.max_ts: int | None = None
@@ -91,15 +96,20 @@ class Engine:
             return self._drain()
         if advance and kind in CLOCK_KINDS:
             self._see(event["ts_ms"])
-        for i in self.by_kind.get(kind, ()):
-            det = self.detectors[i]
+        owns = self.owns
+        for i, det, states in self.routes.get(kind, ()):
             key = det.key(event, ctx)
-            if key is None or (self.owns is not None and not self.owns(key)):
+            if key is None or (owns is not None and not owns(key)):
                 continue
-            states = self.states[i]
-            new = det.on_event(key, states.get(key), event, ctx)
-            self._store(i, key, new)
-        if advance:
+            old = states.get(key)
+            due_was = None if old is None else det.next_timer(old, ctx)
+            new = det.on_event(key, old, event, ctx)
+            # The common case: the state changed in place and its timer did not move, so
+            # the stored state and the scheduled timer (always next_timer of the state)
+            # are current already.
+            if new is None or new is not old or det.next_timer(new, ctx) != due_was:
+                self._store(i, key, new)
+        if advance and self.heap and self.heap[0][0] <= self.watermark_ms:
             self._fire_timers()
         return self._drain()
 
@@ -186,7 +196,8 @@ class Engine:
         self.registry.facts = Registry.restore(snap["registry"]).facts
         self.heap.clear()
         for i, det in enumerate(self.detectors):
-            self.states[i] = {}
-            self.scheduled[i] = {}
-            for key, state in snap["states"].get(det.name, {}).items():
+            kept = list(snap["states"].get(det.name, {}).items())  # may be our own dict
+            self.states[i].clear()  # in place: the routes hold these dicts
+            self.scheduled[i].clear()
+            for key, state in kept:
                 self._store(i, key, state)

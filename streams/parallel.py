@@ -24,6 +24,7 @@ at the very clock and registry state one process would, and raises the same aler
 
 from __future__ import annotations
 
+import gc
 import gzip
 import heapq
 import io
@@ -44,6 +45,7 @@ import orjson
 
 from detectors.config import DEFAULT_CONFIG_DIR, EngineConfig
 from detectors.events import Rejected
+from streams import gctune
 from streams.replay import Replay, ReplayStats, kind_from_name
 from streams.topics import partition_for
 
@@ -209,6 +211,9 @@ def _run_shard(args: tuple[int, int, list[list[Path]], Path, int | None]) -> Pat
                 out.append(((step, 1, due, i, key, r), orjson.dumps(alert)))
         log.clear()
 
+    gc.collect()
+    gc.freeze()  # the pool process's own run: no need to restore (see gctune)
+    gc.set_threshold(*gctune.THRESHOLDS)
     streams = [_items(paths) for paths in files]
     merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_ts)
     step = 0

@@ -25,6 +25,7 @@ from detectors.config import DEFAULT_CONFIG_DIR, EngineConfig, load_config
 from detectors.engine import Engine
 from detectors.events import MAX_RECORD_BYTES, Event, Rejected, decode_record, validate
 from detectors.timeutil import Zone
+from streams import gctune
 
 FILE_KINDS = {"gps": "gps", "fuel": "fuel", "payments": "payment", "reviews": "review"}
 
@@ -150,7 +151,8 @@ class Replay:
         engine.clock_end = until_ms
         start = time.perf_counter()
         total = sum(p.stat().st_size for p in paths)
-        with tqdm(total=total, unit="B", unit_scale=True, delay=2.0, leave=False) as bar:
+        with tqdm(total=total, unit="B", unit_scale=True, delay=2.0, leave=False) as bar, \
+                gctune.tuned():
             self._progress = bar
             streams = [self.read(p) for p in paths]
             merged = streams[0] if len(streams) == 1 else heapq.merge(
