@@ -95,7 +95,9 @@ class Engine:
             self.registry.apply(event)
             return self._drain()
         if advance and kind in CLOCK_KINDS:
-            self._see(event["ts_ms"])
+            ts = event["ts_ms"]
+            if self.max_ts is None or ts > self.max_ts:
+                self._see(ts)
         owns = self.owns
         for i, det, states in self.routes.get(kind, ()):
             key = det.key(event, ctx)
@@ -111,7 +113,10 @@ class Engine:
                 self._store(i, key, new)
         if advance and self.heap and self.heap[0][0] <= self.watermark_ms:
             self._fire_timers()
-        return self._drain()
+        alerts = ctx.alerts
+        if alerts:
+            ctx.alerts = []
+        return alerts
 
     def see_ts(self, ts_ms: int) -> list[Alert]:
         """Move the clock as an activity event of this ts would, and fire what is due."""

@@ -15,8 +15,8 @@ DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # Epoch milliseconds accepted for `ts`: 1970-01-01 .. 2200-01-01.
 _MAX_TS_MS = 7_258_118_400_000
-# Two-digit minutes and seconds, valued: the ISO fast path reads them with one lookup.
-_SIXTY = {f"{i:02d}": i for i in range(60)}
+# "MM:SS" -> its milliseconds past the hour: the ISO fast path reads both with one lookup.
+_MMSS = {f"{m:02d}:{s:02d}": m * MINUTE_MS + s * 1000 for m in range(60) for s in range(60)}
 
 
 class Zone:
@@ -70,6 +70,11 @@ class Zone:
 
     def parse(self, value: object) -> int:
         """Parse a contract `ts` into epoch ms, or raise ValueError naming the rule."""
+        if type(value) is str:  # the common case first
+            ms = self._parse_iso(value)
+            if not 0 <= ms < _MAX_TS_MS:
+                raise ValueError(f"{value!r} is outside 1970..2200")
+            return ms
         if isinstance(value, bool):
             raise ValueError(f"{value!r} is not an ISO-8601 time or epoch milliseconds")
         if isinstance(value, int):
@@ -89,17 +94,16 @@ class Zone:
         # once, then only minutes and seconds. The offset is explicit, so the instant is
         # the hour's plus mm:ss; anything else (and any hour not yet seen) takes the
         # full parse below, which alone decides what is valid.
-        if len(text) == 25 and text[13] == ":" and text[16] == ":":
-            mm = _SIXTY.get(text[14:16])
-            ss = _SIXTY.get(text[17:19])
-            if mm is not None and ss is not None:
+        if len(text) == 25 and text[13] == ":":
+            past = _MMSS.get(text[14:19])
+            if past is not None:
                 key = text[:13] + text[19:]
                 base = self._iso_hours.get(key)
                 if base is not None:
-                    return base + mm * MINUTE_MS + ss * 1000
+                    return base + past
                 ms = self._parse_iso_full(text)
                 if text[19] in "+-":
-                    self._iso_hours[key] = ms - mm * MINUTE_MS - ss * 1000
+                    self._iso_hours[key] = ms - past
                 return ms
         return self._parse_iso_full(text)
 

@@ -7,16 +7,29 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from redis.asyncio import Redis
+
+if TYPE_CHECKING:  # redis (and its asyncio) load only for the commands that use it
+    from redis.asyncio import Redis
+
+def _run(coro: Any) -> Any:
+    import asyncio  # on use: `sunlight replay` needs none of it
+
+    return asyncio.run(coro)
+
+
+async def _forever() -> None:
+    import asyncio
+
+    await asyncio.Event().wait()
+
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PREFIX = "sunlight:"
@@ -38,6 +51,8 @@ class RedisSettings:
         return cls(chosen, prefix or env.get("SUNLIGHT_REDIS_PREFIX") or DEFAULT_PREFIX)
 
     def client(self) -> Redis:
+        from redis.asyncio import Redis
+
         return Redis.from_url(self.url, decode_responses=True)
 
 
@@ -101,12 +116,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         runner = await start_dashboard(s.url, s.prefix, args.host, args.port, config)
         print(f"dashboard: {bound_url(runner)}", flush=True)
         try:
-            await asyncio.Event().wait()
+            await _forever()
         finally:
             await runner.cleanup()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+        _run(run())
     return 0
 
 
@@ -127,7 +142,7 @@ async def audit_verify(s: RedisSettings, out: Any = sys.stdout) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    return asyncio.run(audit_verify(settings(args)))
+    return _run(audit_verify(settings(args)))
 
 
 async def alerts_tail(args: argparse.Namespace, out: Any = sys.stdout) -> int:
@@ -154,7 +169,7 @@ async def alerts_tail(args: argparse.Namespace, out: Any = sys.stdout) -> int:
 
 def cmd_alerts_tail(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(alerts_tail(args))
+        return _run(alerts_tail(args))
     return 130
 
 
@@ -180,5 +195,5 @@ async def forward(args: argparse.Namespace) -> int:
 
 def cmd_forward(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(forward(args))
+        return _run(forward(args))
     return 130
