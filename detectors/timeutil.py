@@ -27,6 +27,7 @@ class Zone:
         self.tz = ZoneInfo(name)
         self._offsets: dict[int, int] = {}
         self._day_starts: dict[int, int] = {}
+        self._day_lo, self._day_hi, self._day = 0, 0, 0  # an hour within one local day
         # "YYYY-MM-DDTHH" + "+hh:mm" -> epoch ms of that hour (texts with an explicit offset)
         self._iso_hours: dict[str, int] = {}
 
@@ -42,7 +43,14 @@ class Zone:
 
     def local_day(self, ms: int) -> int:
         """Days since 1970-01-01 of the local date of `ms`."""
-        return (ms + self.offset_ms(ms)) // DAY_MS
+        if self._day_lo <= ms < self._day_hi:  # the hour asked last (events come in order)
+            return self._day
+        off = self.offset_ms(ms)
+        day = (ms + off) // DAY_MS
+        lo = ms - ms % HOUR_MS
+        if (lo + off) // DAY_MS == day == (lo + HOUR_MS - 1 + off) // DAY_MS:
+            self._day_lo, self._day_hi, self._day = lo, lo + HOUR_MS, day
+        return day
 
     def local_date(self, ms: int) -> date:
         return date.fromordinal(self.local_day(ms) + _EPOCH_ORDINAL)
