@@ -7,18 +7,19 @@ their reason (or are counted and summarised).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import heapq
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
-from tqdm import tqdm
 
 from detectors.calendar import load_calendar
 from detectors.config import DEFAULT_CONFIG_DIR, EngineConfig, load_config
@@ -26,6 +27,9 @@ from detectors.engine import Engine
 from detectors.events import MAX_RECORD_BYTES, Event, Rejected, decode_record, validate
 from detectors.timeutil import Zone
 from streams import gctune
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 FILE_KINDS = {"gps": "gps", "fuel": "fuel", "payments": "payment", "reviews": "review"}
 
@@ -63,6 +67,15 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     if path.suffix == ".gz":
         return raw, gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     return raw, raw
+
+
+def _progress_bar(total: int) -> contextlib.AbstractContextManager[tqdm[Any] | None]:
+    """A progress bar past two seconds, on a terminal only (tqdm loads only then)."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, delay=2.0, leave=False)
 
 
 class Replay:
@@ -151,8 +164,7 @@ class Replay:
         engine.clock_end = until_ms
         start = time.perf_counter()
         total = sum(p.stat().st_size for p in paths)
-        with tqdm(total=total, unit="B", unit_scale=True, delay=2.0, leave=False) as bar, \
-                gctune.tuned():
+        with _progress_bar(total) as bar, gctune.tuned():
             self._progress = bar
             streams = [self.read(p) for p in paths]
             merged = streams[0] if len(streams) == 1 else heapq.merge(
