@@ -12,9 +12,10 @@ moves its clock exactly as the event would). A shard therefore fires each of its
 at the very clock and registry state one process would, and raises the same alerts.
 
 1. Decode: each file is cut at line boundaries into chunks; N processes decode and check
-   them (the slow part, spread over the cores) and write, for every shard, the chunk's
-   items in line order: own events, ticks, shared events (`marshal`: decoded events
-   are JSON data, and marshal moves them several times faster than pickle).
+   them (the slow part, spread over the cores) and write each chunk's clock (every
+   event's `ts` and shard) once, and each event once, to its shard's file or the shared
+   one (`marshal`: decoded events are JSON data, and marshal moves them several times
+   faster than pickle).
 2. Run: N processes, one per shard, each an engine over its items (the files merged by
    `ts` as one process merges them).
 3. Merge: each alert carries the input position that raised it (then the timer's
@@ -35,6 +36,7 @@ import pickle
 import shutil
 import tempfile
 import time
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from typing import IO, Any
 import orjson
 
 from detectors.config import DEFAULT_CONFIG_DIR, EngineConfig
-from detectors.events import Rejected
+from detectors.events import Event, Rejected
 from streams import gctune
 from streams.replay import Replay, ReplayStats, kind_from_name
 from streams.topics import partition_for
@@ -104,8 +106,8 @@ class _ChunkReplay(Replay):
 # --- 1. decode ------------------------------------------------------------------------
 
 
-def _items_path(tmp: Path, file: int, index: int, shard: int) -> Path:
-    return tmp / f"f{file}-c{index}-s{shard}.items"
+def _chunk_path(tmp: Path, file: int, index: int) -> str:
+    return str(tmp / f"f{file}-c{index}")
 
 
 # The configuration of this run, set in each pool process by `_init` (a frozen config
@@ -116,6 +118,10 @@ _CONFIG: tuple[EngineConfig, Path] | None = None
 def _init(config: EngineConfig, config_dir: Path) -> None:
     global _CONFIG
     _CONFIG = (config, config_dir)
+    # a pool process's whole life is this replay: the GC as replay tunes it (gctune)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*gctune.THRESHOLDS)
 
 
 def _config() -> tuple[EngineConfig, Path]:
@@ -124,64 +130,94 @@ def _config() -> tuple[EngineConfig, Path]:
 
 
 def _decode(args: tuple[Chunk, int, Path]) -> Decoded:
+    """Decode one chunk; write its clock (every good event's ts and shard, -1 for the
+    shared ones) once, and the events themselves once each, to their shard's file."""
     chunk, shards, tmp = args
     config, config_dir = _config()
     replay = _ChunkReplay(config, config_dir)
     with open(chunk.path, "rb") as f:
         f.seek(chunk.start)
         data = f.read(chunk.end - chunk.start)
-    sharder = Sharder(shards)
-    outs = [open(_items_path(tmp, chunk.file, chunk.index, j), "wb")  # noqa: SIM115
-            for j in range(shards)]
-    blocks: list[list[Any]] = [[] for _ in range(shards)]
-    events: Counter[str] = Counter()
+    cache: dict[str, int] = {}
+    stamps, owners = array("q"), array("b")
+    lists: list[list[Event]] = [[] for _ in range(shards + 1)]  # [-1]: the shared
+    name = _chunk_path(tmp, chunk.file, chunk.index)
+    outs = [open(f"{name}-{j}", "wb") for j in range(shards)]  # noqa: SIM115
+    outs.append(open(f"{name}-shared", "wb"))  # noqa: SIM115
+    events: dict[str, int] = {}
     try:
-        for event in replay.decode(io.BytesIO(data), chunk.source,
-                                   chunk.default_kind):
+        for event in replay.decode(io.BytesIO(data), chunk.source, chunk.default_kind):
             kind = event["kind"]
-            events[kind] += 1
+            events[kind] = events.get(kind, 0) + 1
             field = SHARDED.get(kind)
             if field is None:
-                for block in blocks:
-                    block.append(event)
+                owner = -1
             else:
-                own = sharder(event[field])
-                ts = event["ts_ms"]
-                for j, block in enumerate(blocks):
-                    block.append(event if j == own else ts)
-            if len(blocks[0]) >= BLOCK_ITEMS:
-                for out, block in zip(outs, blocks, strict=True):
-                    marshal.dump(block, out)
-                    block.clear()
-        for out, block in zip(outs, blocks, strict=True):
-            if block:
-                marshal.dump(block, out)
+                key = event[field]
+                owner = cache.get(key, -1)
+                if owner < 0:
+                    owner = cache[key] = partition_for(key, shards)
+            stamps.append(event["ts_ms"])
+            owners.append(owner)
+            own = lists[owner]
+            own.append(event)
+            if len(own) >= BLOCK_ITEMS:
+                _write_block(outs[owner], own)
+                own.clear()
+        for out, own in zip(outs, lists, strict=True):
+            if own:
+                _write_block(out, own)
     finally:
         for out in outs:
             out.close()
+    with open(f"{name}-clock", "wb") as f:
+        f.write(len(stamps).to_bytes(8, "little"))
+        stamps.tofile(f)
+        owners.tofile(f)
     lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-    return Decoded(chunk.file, chunk.index, lines, events, replay.kept)
+    return Decoded(chunk.file, chunk.index, lines, Counter(events), replay.kept)
 
 
 # --- 2. run ---------------------------------------------------------------------------
 
 
-def _items(paths: list[Path]) -> Iterator[Any]:
-    for path in paths:
-        with open(path, "rb") as f:
-            while True:
-                try:
-                    block = marshal.load(f)
-                except EOFError:
-                    break
-                yield from block
+def _write_block(out: IO[bytes], block: list[Any]) -> None:
+    # length-prefixed: marshal.load on a file reads it a few bytes at a time
+    data = marshal.dumps(block)
+    out.write(len(data).to_bytes(8, "little"))
+    out.write(data)
+
+
+def _events(path: str) -> Iterator[Event]:
+    with open(path, "rb") as f:
+        while head := f.read(8):
+            yield from marshal.loads(f.read(int.from_bytes(head, "little")))
+
+
+def _items(names: list[str], shard: int) -> Iterator[Any]:
+    """One shard's view of a file, in line order: its own events and the shared ones
+    whole, the other shards' events as their `ts` (ticks)."""
+    for name in names:
+        with open(f"{name}-clock", "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            stamps, owners = array("q"), array("b")
+            stamps.fromfile(f, n)
+            owners.fromfile(f, n)
+        own, shared = _events(f"{name}-{shard}"), _events(f"{name}-shared")
+        for ts, owner in zip(stamps, owners, strict=True):
+            if owner == shard:
+                yield next(own)
+            elif owner < 0:
+                yield next(shared)
+            else:
+                yield ts
 
 
 def _ts(item: Any) -> int:
     return item if type(item) is int else item["ts_ms"]  # type: ignore[no-any-return]
 
 
-def _run_shard(args: tuple[int, int, list[list[Path]], Path, int | None]) -> Path:
+def _run_shard(args: tuple[int, int, list[list[str]], Path, int | None]) -> Path:
     shard, shards, files, tmp, until_ms = args
     config, config_dir = _config()
     engine = Replay(config, config_dir).engine
@@ -211,10 +247,7 @@ def _run_shard(args: tuple[int, int, list[list[Path]], Path, int | None]) -> Pat
                 out.append(((step, 1, due, i, key, r), orjson.dumps(alert)))
         log.clear()
 
-    gc.collect()
-    gc.freeze()  # the pool process's own run: no need to restore (see gctune)
-    gc.set_threshold(*gctune.THRESHOLDS)
-    streams = [_items(paths) for paths in files]
+    streams = [_items(names, shard) for names in files]
     merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_ts)
     step = 0
     for step, item in enumerate(merged, 1):
@@ -298,12 +331,10 @@ def replay_parallel(
         chunks = _chunks(paths, plain, workers)
         decoded = pool.map(_decode, [(c, workers, tmp) for c in chunks])
         _account(decoded, chunks, stats, dlq)
-        files: list[list[Path]] = [[] for _ in paths]
-        shard_files = [[list(fs) for fs in files] for _ in range(workers)]
+        files: list[list[str]] = [[] for _ in paths]
         for c in chunks:
-            for j in range(workers):
-                shard_files[j][c.file].append(_items_path(tmp, c.file, c.index, j))
-        results = pool.map(_run_shard, [(j, workers, shard_files[j], tmp, until_ms)
+            files[c.file].append(_chunk_path(tmp, c.file, c.index))
+        results = pool.map(_run_shard, [(j, workers, files, tmp, until_ms)
                                         for j in range(workers)])
         tagged: list[tuple[Tag, bytes]] = []
         for path in results:
