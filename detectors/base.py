@@ -96,4 +96,7 @@ class Detector(Protocol):
         """Make every decision due by `ctx.watermark_ms`."""
 
     def next_timer(self, state: State, ctx: Context) -> int | None:
-        """The earliest instant at which `on_timer` has something to decide."""
+        """The earliest instant at which `on_timer` has something to decide.
+
+        A function of the state alone: the engine compares it before and after an event
+        and leaves the timer be when it did not move."""

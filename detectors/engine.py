@@ -58,6 +58,11 @@ class Engine:
             for kind in det.kinds:
                 self.by_kind.setdefault(kind, []).append(i)
         self.states: list[dict[str, State]] = [{} for _ in self.detectors]
+        # kind -> (index, detector, its states) of the detectors it goes to, built once
+        self.routes: dict[str, list[tuple[int, Detector, dict[str, State]]]] = {
+            kind: [(i, self.detectors[i], self.states[i]) for i in indexes]
+            for kind, indexes in self.by_kind.items()
+        }
         self.scheduled: list[dict[str, int]] = [{} for _ in self.detectors]
         # Keys changed since the last `take_dirty` (a checkpoint writes only these, as Kafka
         # Streams' record cache flushes one record per dirty key per commit).
@@ -66,6 +71,10 @@ class Engine:
         self.max_ts: int | None = None
         self.watermark_ms: int = 0
         self.clock_end: int | None = None  # replay's --until: the clock never passes it
+        # A shard of a parallel replay keeps only its keys of the events every shard sees
+        # (None: every key is ours), and logs each timer it fires to order its alerts.
+        self.owns: Callable[[str], bool] | None = None
+        self.fire_log: list[tuple[int, int, str, int]] | None = None
 
     # --- input -----------------------------------------------------------------------
 
@@ -95,18 +104,28 @@ class Engine:
             self.registry.apply(event)
             return self._drain()
         if advance and kind in CLOCK_KINDS:
-            self._see(event["ts_ms"])
-        for i in self.by_kind.get(kind, ()):
-            det = self.detectors[i]
+            ts = event["ts_ms"]
+            if self.max_ts is None or ts > self.max_ts:
+                self._see(ts)
+        owns = self.owns
+        for i, det, states in self.routes.get(kind, ()):
             key = det.key(event, ctx)
-            if key is None:
+            if key is None or (owns is not None and not owns(key)):
                 continue
-            states = self.states[i]
-            new = det.on_event(key, states.get(key), event, ctx)
-            self._store(i, key, new)
-        if advance:
+            old = states.get(key)
+            due_was = None if old is None else det.next_timer(old, ctx)
+            new = det.on_event(key, old, event, ctx)
+            # The common case: the state changed in place and its timer did not move, so
+            # the stored state and the scheduled timer (always next_timer of the state)
+            # are current already.
+            if new is None or new is not old or det.next_timer(new, ctx) != due_was:
+                self._store(i, key, new)
+        if advance and self.heap and self.heap[0][0] <= self.watermark_ms:
             self._fire_timers()
-        return self._drain()
+        alerts = ctx.alerts
+        if alerts:
+            ctx.alerts = []
+        return alerts
 
     def see_ts(self, ts_ms: int) -> list[Alert]:
         """Move the clock as an activity event of this ts would, and fire what is due."""
@@ -161,6 +180,8 @@ class Engine:
             state = self.states[i].get(key)
             if state is None:
                 continue
+            if self.fire_log is not None:
+                self.fire_log.append((due, i, key, len(self.ctx.alerts)))
             self._store(i, key, self.detectors[i].on_timer(key, state, self.ctx))
 
     def _drain(self) -> list[Alert]:
@@ -221,7 +242,9 @@ class Engine:
         self.registry.facts = Registry.restore(snap["registry"]).facts
         self.heap.clear()
         for i, det in enumerate(self.detectors):
-            self.states[i] = {}
-            self.scheduled[i] = {}
-            for key, state in snap["states"].get(det.name, {}).items():
+            kept = list(snap["states"].get(det.name, {}).items())  # may be our own dict
+            self.states[i].clear()  # in place: the routes hold these dicts
+            self.scheduled[i].clear()
+            self.dirty[i] = set()
+            for key, state in kept:
                 self._store(i, key, state, dirty=False)

@@ -187,6 +187,7 @@ def _period(ev: Event, ts_ms: int, zone: Zone) -> None:
 
 def _check_gps(ev: Event, zone: Zone) -> None:
     vid, lat, lon = ev.get("vehicle_id"), ev.get("lat"), ev.get("lon")
+    speed, ignition = ev.get("speed_kmh"), ev.get("ignition")
     if (  # the common case, checked fast; anything else takes the full path below
         type(vid) is str
         and 0 < len(vid) <= MAX_ID_LEN
@@ -194,8 +195,8 @@ def _check_gps(ev: Event, zone: Zone) -> None:
         and -90.0 <= lat <= 90.0
         and type(lon) is float
         and -180.0 <= lon <= 180.0
-        and "speed_kmh" not in ev
-        and "ignition" not in ev
+        and (speed is None or (type(speed) in (float, int) and 0 <= speed <= 300))
+        and (ignition is None or ignition is True or ignition is False)
     ):
         return
     _id(ev, "vehicle_id")

@@ -28,10 +28,16 @@ def walk(fixes: Iterable[Fix], jitter_km: float) -> Iterator[tuple[Fix, Fix, flo
     `jitter_km` of the last counted fix is jitter and skipped; otherwise the distance to
     it is a step and it becomes the last counted fix.
     """
+    # |dlat| + |dlon| in degrees bounds the distance from above (a meridian then a
+    # parallel): a fix surely within jitter (parked heartbeats, mostly) is skipped
+    # without the trigonometry; the margin keeps float rounding out of the decision.
+    near = jitter_km * (1 - 1e-6) / (EARTH_RADIUS_KM * radians(1.0))
     last: Fix | None = None
     for fix in fixes:
         if last is None:
             last = fix
+            continue
+        if abs(fix[1] - last[1]) + abs(fix[2] - last[2]) <= near:
             continue
         km = distance_km(last[1], last[2], fix[1], fix[2])
         if km <= jitter_km:

@@ -15,6 +15,8 @@ DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # Epoch milliseconds accepted for `ts`: 1970-01-01 .. 2200-01-01.
 _MAX_TS_MS = 7_258_118_400_000
+# "MM:SS" -> its milliseconds past the hour: the ISO fast path reads both with one lookup.
+_MMSS = {f"{m:02d}:{s:02d}": m * MINUTE_MS + s * 1000 for m in range(60) for s in range(60)}
 
 
 class Zone:
@@ -25,6 +27,9 @@ class Zone:
         self.tz = ZoneInfo(name)
         self._offsets: dict[int, int] = {}
         self._day_starts: dict[int, int] = {}
+        self._day_lo, self._day_hi, self._day = 0, 0, 0  # an hour within one local day
+        # "YYYY-MM-DDTHH" + "+hh:mm" -> epoch ms of that hour (texts with an explicit offset)
+        self._iso_hours: dict[str, int] = {}
 
     def offset_ms(self, ms: int) -> int:
         hour = ms // HOUR_MS
@@ -38,7 +43,14 @@ class Zone:
 
     def local_day(self, ms: int) -> int:
         """Days since 1970-01-01 of the local date of `ms`."""
-        return (ms + self.offset_ms(ms)) // DAY_MS
+        if self._day_lo <= ms < self._day_hi:  # the hour asked last (events come in order)
+            return self._day
+        off = self.offset_ms(ms)
+        day = (ms + off) // DAY_MS
+        lo = ms - ms % HOUR_MS
+        if (lo + off) // DAY_MS == day == (lo + HOUR_MS - 1 + off) // DAY_MS:
+            self._day_lo, self._day_hi, self._day = lo, lo + HOUR_MS, day
+        return day
 
     def local_date(self, ms: int) -> date:
         return date.fromordinal(self.local_day(ms) + _EPOCH_ORDINAL)
@@ -66,6 +78,11 @@ class Zone:
 
     def parse(self, value: object) -> int:
         """Parse a contract `ts` into epoch ms, or raise ValueError naming the rule."""
+        if type(value) is str:  # the common case first
+            ms = self._parse_iso(value)
+            if not 0 <= ms < _MAX_TS_MS:
+                raise ValueError(f"{value!r} is outside 1970..2200")
+            return ms
         if isinstance(value, bool):
             raise ValueError(f"{value!r} is not an ISO-8601 time or epoch milliseconds")
         if isinstance(value, int):
@@ -81,6 +98,24 @@ class Zone:
         return ms
 
     def _parse_iso(self, text: str) -> int:
+        # The common form, "2026-04-27T08:15:30+08:00": its hour (with the offset) parsed
+        # once, then only minutes and seconds. The offset is explicit, so the instant is
+        # the hour's plus mm:ss; anything else (and any hour not yet seen) takes the
+        # full parse below, which alone decides what is valid.
+        if len(text) == 25 and text[13] == ":":
+            past = _MMSS.get(text[14:19])
+            if past is not None:
+                key = text[:13] + text[19:]
+                base = self._iso_hours.get(key)
+                if base is not None:
+                    return base + past
+                ms = self._parse_iso_full(text)
+                if text[19] in "+-":
+                    self._iso_hours[key] = ms - past
+                return ms
+        return self._parse_iso_full(text)
+
+    def _parse_iso_full(self, text: str) -> int:
         if len(text) > 64 or len(text) < 10:
             raise ValueError(f"{_clip(text)!r} is not an ISO-8601 time")
         try:

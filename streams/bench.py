@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
-import io
 import json
 import math
 import os
@@ -27,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from streams import gctune
 from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
 from streams.topics import ALL_TOPICS
 
@@ -48,33 +47,6 @@ def synthetic_gps(vehicles: int, per_vehicle: int, seed: int = 7) -> list[dict[s
             out.append({"kind": "gps", "vehicle_id": f"B-{v:06d}", "ts": t0 + i * 15_000 + v,
                         "lat": round(lat, 6), "lon": round(lon, 6), "speed_kmh": 30})
     return out
-
-
-# --- 1. replay ------------------------------------------------------------------------
-
-
-def bench_replay(path: Path) -> dict[str, Any]:
-    from detectors.config import load_config
-    from streams.replay import replay_files
-
-    # The reference reads the same file the same way (gzip stream, line by line) and
-    # parses each line: everything replay must do at the least.
-    start = time.perf_counter()
-    n = 0
-    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
-        for line in f:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                orjson.loads(line)
-            n += 1
-    raw_s = time.perf_counter() - start
-    lines = range(n)
-    stats = replay_files([path], io.BytesIO(), config=load_config())
-    return {
-        "events": stats.total_events,
-        "replay_events_per_s": stats.total_events / stats.seconds,
-        "orjson_loop_events_per_s": len(lines) / raw_s,
-        "ratio": (stats.total_events / stats.seconds) / (len(lines) / raw_s),
-    }
 
 
 # --- 4. memory ------------------------------------------------------------------------
@@ -126,13 +98,17 @@ def bench_scaling(vehicle_counts: tuple[int, ...], fixes: int = 20) -> list[dict
                         lambda: 0)
         for e in events:
             e["ts_ms"] = e["ts"]
-        start = time.perf_counter()
-        for e in events:
-            engine.process(e)
-        elapsed = time.perf_counter() - start
+        # As replay runs the engine: the GC tuned after warm-up (the input built here in
+        # advance is frozen with the rest; replay never holds its input).
+        with gctune.tuned():
+            start, cpu = time.perf_counter(), time.process_time()
+            for e in events:
+                engine.process(e)
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         size = _state_bytes(engine)
         rows.append({"vehicles": vehicles, "events": len(events),
                      "engine_events_per_s": len(events) / elapsed,
+                     "engine_events_per_cpu_s": len(events) / cpu,
                      "state_bytes_per_vehicle": size / vehicles})
         del engine, events
     return rows
@@ -154,58 +130,6 @@ def _state_bytes(engine: Any) -> int:
         return total
 
     return sum(size(states) for states in engine.states)
-
-
-# --- 6. recovery ---------------------------------------------------------------------
-
-
-def bench_recovery(vehicles: int, fixes: int, tmp: Path) -> dict[str, Any]:
-    """kill -9 of a worker holding `vehicles` vehicles of state; time to processing again."""
-    from kafka import KafkaProducer
-
-    events = synthetic_gps(vehicles, fixes)
-    with EmbeddedKafka() as kafka, EmbeddedRedis() as redis_server:
-        create_topics(kafka.bootstrap, [f"sunlight.{t}" for t in ALL_TOPICS], 4)
-        prefill(kafka.bootstrap, events, 100)
-
-        def start(n: int) -> tuple[subprocess.Popen[bytes], int]:
-            port = free_port()
-            env = dict(os.environ, SUNLIGHT_KAFKA_BOOTSTRAP=kafka.bootstrap,
-                       SUNLIGHT_REDIS_URL=redis_server.url, SUNLIGHT_METRICS_PORT=str(port),
-                       SUNLIGHT_APP_ID="bench-recovery", SUNLIGHT_DATA_DIR=str(tmp / "rec"))
-            with open(tmp / f"bench-recovery-{n}.log", "ab") as out:
-                proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
-                                        cwd=ROOT, env=env, stdout=out,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-            return proc, port
-
-        first, port = start(0)
-        deadline = time.monotonic() + 900
-        while metric(port, "sunlight_events_total") < len(events):
-            if time.monotonic() > deadline or first.poll() is not None:
-                raise RuntimeError("the first worker did not take in the input")
-            time.sleep(0.2)
-        time.sleep(4)  # let Faust commit what it processed
-        os.killpg(first.pid, 9)
-        first.wait()
-        killed = time.perf_counter()
-        second, port = start(1)
-        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
-        try:
-            while metric(port, 'sunlight_events_total{kind="gps"}') < 1:
-                producer.send("sunlight.gps", key=b"B-000000", value=orjson.dumps(
-                    {"vehicle_id": "B-000000", "ts": events[-1]["ts"] + 60_000,
-                     "lat": 41.8, "lon": 123.4}))
-                producer.flush()
-                if time.monotonic() > deadline or second.poll() is not None:
-                    raise RuntimeError("the restarted worker did not process again")
-                time.sleep(0.1)
-            took = time.perf_counter() - killed
-        finally:
-            producer.close()
-            os.killpg(second.pid, 9)
-            second.wait()
-    return {"vehicles": vehicles, "events": len(events), "seconds_to_processing_again": took}
 
 
 # --- 2. live throughput -------------------------------------------------------------
@@ -452,58 +376,95 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1) ->
             "producer_ack_p50_ms": produce_ms[len(produce_ms) // 2] if produce_ms else None}
 
 
-def main(out: Path | None = None, quick: bool = False) -> int:
+SECTIONS = ("replay", "workers", "places", "funds", "memory", "scaling", "live", "latency",
+            "recovery", "checkpoints")
+
+
+def main(out: Path | None = None, quick: bool = False,
+         only: tuple[str, ...] = SECTIONS) -> int:
+    from streams import bench_replay
+
     results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, {sys.platform}"}
-    sample = ROOT.parent / "shared" / "examples" / "city-sample" / "stream.jsonl.gz"
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        if sample.exists():
-            results["replay"] = bench_replay(sample)
-            print(f"replay: {results['replay']['replay_events_per_s']:,.0f} ev/s vs orjson "
-                  f"loop {results['replay']['orjson_loop_events_per_s']:,.0f} ev/s "
-                  f"(ratio {results['replay']['ratio']:.3f})", flush=True)
+        if "replay" in only or "workers" in only:
+            city = bench_replay.gps_heavy_city(tmp, *((40, 7) if quick else ()))
+        if "replay" in only:
+            results["replay"] = r = bench_replay.bench_replay_city(tmp, city)
+            for name, row in r.items():
+                print(f"replay ({name}, {row['events']:,} events): "
+                      f"{row['replay_events_per_s']:,.0f} ev/s vs orjson loop "
+                      f"{row['orjson_loop_events_per_s']:,.0f} ev/s (ratio {row['ratio']:.3f}); "
+                      f"by CPU time {row['replay_events_per_cpu_s']:,.0f} vs "
+                      f"{row['orjson_loop_events_per_cpu_s']:,.0f} (ratio "
+                      f"{row['ratio_cpu']:.3f})", flush=True)
+        if "workers" in only:
+            results["workers"] = w = bench_replay.bench_workers(city[0])
+            for n, row in w.items():
+                print(f"replay --workers {n}: {row['events_per_s']:,.0f} ev/s "
+                      f"({row['wall_s']:.1f} s, {row['cpu_s']:.1f} CPU s, speed-up "
+                      f"{row['speedup']:.2f})", flush=True)
+        sample = ROOT / "tests" / "data" / "examples" / "city-sample" / "stream.jsonl.gz"
+        if "places" in only and sample.exists():
             from streams.bench_places import bench_places, report
             results["replay_places"] = bench_places(sample)
             print(report(results["replay_places"]), flush=True)
-        from streams.bench_funds import bench_funds
+        if "funds" in only:
+            from streams.bench_funds import bench_funds
 
-        apps = 10_000 if quick else 100_000
-        results["funds_replay"] = f = bench_funds(apps, tmp)
-        print(f"funds replay ({apps:,} applications, {f['events']:,} events): "
-              f"{f['with_similarity']['events_per_s']:,.0f} ev/s with title similarity "
-              f"(blocked by enterprise), {f['without_similarity']['events_per_s']:,.0f} ev/s "
-              "without", flush=True)
-        for vehicles in ((1000,) if quick else (1000, 10_000)):
+            apps = 10_000 if quick else 100_000
+            results["funds_replay"] = f = bench_funds(apps, tmp)
+            print(f"funds replay ({apps:,} applications, {f['events']:,} events): "
+                  f"{f['with_similarity']['events_per_s']:,.0f} ev/s with title similarity "
+                  f"(blocked by enterprise), {f['without_similarity']['events_per_s']:,.0f} "
+                  "ev/s without", flush=True)
+        for vehicles in ((1000,) if quick else (1000, 10_000)) if "memory" in only else ():
             m = bench_memory(vehicles)
             results[f"memory_{vehicles}"] = m
             print(f"memory: {m['bytes_per_vehicle']:,.0f} bytes per vehicle with "
                   f"{m['fixes_per_vehicle']} fixes (3 h at 15 s), {vehicles:,} vehicles",
                   flush=True)
         counts = (1000, 10_000) if quick else (1000, 10_000, 100_000)
-        results["scaling"] = bench_scaling(counts)
+        results["scaling"] = bench_scaling(counts) if "scaling" in only else []
         for row in results["scaling"]:
             print(f"scaling: {row['vehicles']:,} vehicles, {row['events']:,} events: "
-                  f"{row['engine_events_per_s']:,.0f} ev/s, "
+                  f"{row['engine_events_per_s']:,.0f} ev/s "
+                  f"({row['engine_events_per_cpu_s']:,.0f} per CPU s), "
                   f"{row['state_bytes_per_vehicle']:,.0f} bytes of state per vehicle",
                   flush=True)
         n = 40_000 if quick else 200_000
-        for batch in (1, 100):
+        for batch in (1, 100) if "live" in only else ():
             r = bench_live(n, batch, tmp)
             results[f"live_batch_{batch}"] = r
             print(f"live (records of {batch}): worker {r['worker_events_per_s']:,.0f} ev/s; "
                   f"raw aiokafka {r['raw_aiokafka_events_per_s']:,.0f} ev/s; naive Faust "
                   f"{r['naive_faust_events_per_s']:,.0f} ev/s", flush=True)
-        for rate, gps_batch in ((2000.0, 1), (2000.0, 50), (5000.0, 50), (5000.0, 1)):
+        latency = ((2000.0, 1), (2000.0, 50), (5000.0, 50), (5000.0, 1))
+        for rate, gps_batch in latency if "latency" in only else ():
             lat = bench_latency(rate, 10.0 if quick else 30.0, tmp, gps_batch)
             results[f"latency_tank_overfill_{rate:.0f}_batch_{gps_batch}"] = lat
             print(f"latency at {lat['rate']:,.0f} ev/s (GPS records of {gps_batch}): p50 "
                   f"{lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, p99 "
                   f"{lat['p99_ms']:.1f} ms ({lat['alerts']} alerts)", flush=True)
-        rec = bench_recovery(10_000 if quick else 100_000, 10, tmp)
-        results["recovery"] = rec
-        print(f"recovery: {rec['vehicles']:,} vehicles ({rec['events']:,} events of input): "
-              f"processing again {rec['seconds_to_processing_again']:.1f} s after kill -9",
-              flush=True)
+        if "recovery" in only:
+            from streams.bench_state import bench_recovery as recovery_at_scale
+
+            rec = recovery_at_scale(10_000 if quick else 100_000, tmp)
+            results["recovery"] = rec
+            print(f"recovery: {rec['vehicles']:,} vehicles with 3 h of GPS each "
+                  f"({rec['serialised_bytes_per_vehicle']:,} bytes a vehicle in the "
+                  f"checkpoint): processing again {rec['seconds_to_processing_again']:.1f} s "
+                  f"after kill -9 ({rec['seconds_to_processing_on_start']:.1f} s on the first "
+                  f"start); worker RSS {rec['worker_rss_bytes_per_vehicle']:,.0f} bytes a "
+                  "vehicle", flush=True)
+        if "checkpoints" in only:
+            from streams.bench_state import bench_checkpoint_cost
+
+            cost = bench_checkpoint_cost(40_000 if quick else 200_000, tmp)
+            results["checkpoint_cost"] = cost
+            print(f"live with checkpoints every 10 s: {cost['with_checkpoints_10s']:,.0f} ev/s; "
+                  f"without: {cost['without']:,.0f} ev/s (ratio {cost['ratio']:.2f})",
+                  flush=True)
     text = json.dumps(results, indent=2)
     if out is not None:
         out.write_text(text)

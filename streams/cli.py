@@ -13,6 +13,7 @@ from streams.settings import config_dir_from_env
 
 def _replay(args: argparse.Namespace) -> int:
     from detectors.config import load_config
+    from detectors.timeutil import Zone
     from streams.replay import replay_files
     from streams.settings import load_settings
 
@@ -26,8 +27,14 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
         config = load_config(args.config, dict(settings.engine_overrides))
-        stats = replay_files(paths, out, until=args.until, dlq=dlq, config_dir=args.config,
-                             config=config)
+        if args.workers > 1:
+            from streams.parallel import replay_parallel
+
+            until_ms = Zone(config.zone).parse(args.until) if args.until is not None else None
+            stats = replay_parallel(paths, out, args.workers, config, args.config, until_ms, dlq)
+        else:
+            stats = replay_files(paths, out, until=args.until, dlq=dlq,
+                                 config_dir=args.config, config=config)
     except ValueError as exc:
         print(f"sunlight replay: {exc}", file=sys.stderr)
         return 2
@@ -39,6 +46,13 @@ def _replay(args: argparse.Namespace) -> int:
             dlq.close()
     print(stats.summary(), file=sys.stderr)
     return 0
+
+
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is not a positive number of workers")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="write alerts here (default: stdout)")
     rp.add_argument("--until", help="end of the clock (default: the greatest ts)")
     rp.add_argument("--dlq", help="write rejected lines with their reasons here")
+    rp.add_argument("--workers", type=_positive, default=1,
+                    help="processes, the input sharded by key as live partitions it "
+                         "(default 1); the same alerts in the same order")
     rp.set_defaults(func=_replay)
 
     live_cli.register(sub)

@@ -7,18 +7,30 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from redis.asyncio import Redis
 
 from detectors.config import DEFAULT_CONFIG_DIR
-from sinks.redis_client import async_redis
 from streams.settings import Settings, check_redis_url, load_settings
+
+if TYPE_CHECKING:  # redis (and its asyncio) load only for the commands that use it
+    from redis.asyncio import Redis
+
+
+def _run(coro: Any) -> Any:
+    import asyncio  # on use: `sunlight replay` needs none of it
+
+    return asyncio.run(coro)
+
+
+async def _forever() -> None:
+    import asyncio
+
+    await asyncio.Event().wait()
 
 
 def settings(args: argparse.Namespace) -> Settings:
@@ -30,6 +42,8 @@ def settings(args: argparse.Namespace) -> Settings:
 
 
 def redis_client(s: Settings) -> Redis:
+    from sinks.redis_client import async_redis
+
     return async_redis(s.redis_url, s.redis_tls_ca, decode_responses=True)
 
 
@@ -127,14 +141,14 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                                        demo=args.demo, report_sink=sink)
         print(f"dashboard: {bound_url(runner)}", flush=True)
         try:
-            await asyncio.Event().wait()
+            await _forever()
         finally:
             await runner.cleanup()
             await anchor.stop()
             await sink.close()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+        _run(run())
     return 0
 
 
@@ -169,7 +183,7 @@ async def audit_verify(s: Settings, out: Any = sys.stdout) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    return asyncio.run(audit_verify(settings(args)))
+    return _run(audit_verify(settings(args)))
 
 
 async def alerts_tail(args: argparse.Namespace, out: Any = sys.stdout) -> int:
@@ -196,7 +210,7 @@ async def alerts_tail(args: argparse.Namespace, out: Any = sys.stdout) -> int:
 
 def cmd_alerts_tail(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(alerts_tail(args))
+        return _run(alerts_tail(args))
     return 130
 
 
@@ -222,5 +236,5 @@ async def forward(args: argparse.Namespace) -> int:
 
 def cmd_forward(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(forward(args))
+        return _run(forward(args))
     return 130

@@ -87,15 +87,24 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from streams.bench import main
+    from streams.bench import SECTIONS, main
 
-    return main(Path(args.out) if args.out else None, quick=args.quick)
+    only = tuple(args.only.split(",")) if args.only else SECTIONS
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        print(f"sunlight bench: --only: {', '.join(sorted(unknown))} is not one of "
+              f"{', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    return main(Path(args.out) if args.out else None, quick=args.quick, only=only)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     b = sub.add_parser("bench", help="measure throughput and latency beside references")
     b.add_argument("--out", help="write the results as JSON here")
     b.add_argument("--quick", action="store_true", help="smaller inputs")
+    b.add_argument("--only", help="comma-separated sections: replay, workers, places, "
+                   "funds, memory, scaling, live, latency, recovery, checkpoints "
+                   "(default: all)")
     b.set_defaults(func=_bench)
 
     w = sub.add_parser("worker", help="run one Faust worker against Kafka and Redis")

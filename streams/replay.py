@@ -7,24 +7,29 @@ their reason (or are counted and summarised).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import heapq
 import re
+import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
-from tqdm import tqdm
 
 from detectors.calendar import load_calendar
 from detectors.config import DEFAULT_CONFIG_DIR, EngineConfig, load_config
 from detectors.engine import Engine
 from detectors.events import MAX_RECORD_BYTES, Event, Rejected, decode_record, validate
 from detectors.timeutil import Zone
+from streams import gctune
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 FILE_KINDS = {"gps": "gps", "fuel": "fuel", "payments": "payment", "reviews": "review",
               "applications": "application", "invoices": "invoice", "tax": "tax_invoice",
@@ -66,6 +71,15 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     return raw, raw
 
 
+def _progress_bar(total: int) -> contextlib.AbstractContextManager[tqdm[Any] | None]:
+    """A progress bar past two seconds, on a terminal only (tqdm loads only then)."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, delay=2.0, leave=False)
+
+
 class Replay:
     def __init__(
         self,
@@ -95,36 +109,55 @@ class Replay:
 
     def read(self, path: Path) -> Iterator[Event]:
         """Good events of one file, in line order; rejects go to the DLQ."""
-        default_kind = kind_from_name(path)
         raw_file, lines = _open(path)
-        source = str(path)
-        engine, zone = self.engine, self.zone
         try:
-            for line_no, line in enumerate(lines, 1):
-                line = line.rstrip(b"\r\n")
-                if not line.strip():
-                    continue
-                if self._progress is not None and line_no % 4096 == 0:
-                    self._progress.update(raw_file.tell() - self._progress.n)
-                if len(line) <= MAX_RECORD_BYTES and line[:1] == b"{":  # the common case
-                    try:
-                        items: Any = (validate(orjson.loads(line), zone, default_kind),)
-                    except (Rejected, orjson.JSONDecodeError):
-                        items = decode_record(line, zone, default_kind)
-                else:
-                    items = decode_record(line, zone, default_kind)
-                for item in items:
-                    if isinstance(item, Rejected):
-                        self._reject(item, source, line_no, line)
-                        continue
-                    try:
-                        engine.check(item)
-                    except Rejected as exc:
-                        self._reject(exc, source, line_no, line)
-                        continue
-                    yield item
+            yield from self.decode(lines, str(path), kind_from_name(path), raw_file)
         finally:
             raw_file.close()
+
+    def decode(
+        self,
+        lines: Iterable[bytes],
+        source: str,
+        default_kind: str | None,
+        raw_file: IO[bytes] | None = None,
+    ) -> Iterator[Event]:
+        """Good events of these lines (numbered from 1), in order; rejects go to the DLQ."""
+        zone, check, loads, progress = self.zone, self.engine.check, orjson.loads, self._progress
+        line_no = 0
+        for line in lines:
+            line_no += 1
+            if progress is not None and raw_file is not None and not line_no & 4095:
+                progress.update(raw_file.tell() - progress.n)
+            # The common case, one event object: parsed and checked once, in place
+            # (orjson takes the line's own newline as whitespace). Anything else, or
+            # anything that fails, takes the full path below, which names the reason.
+            if line[:1] == b"{" and len(line) <= MAX_RECORD_BYTES:
+                try:
+                    event = validate(loads(line), zone, default_kind)
+                    check(event)
+                except (Rejected, orjson.JSONDecodeError):
+                    pass
+                else:
+                    yield event
+                    continue
+            yield from self._slow(line, line_no, source, default_kind)
+
+    def _slow(self, line: bytes, line_no: int, source: str, default_kind: str | None
+              ) -> Iterator[Event]:
+        line = line.rstrip(b"\r\n")
+        if not line.strip():
+            return
+        for item in decode_record(line, self.zone, default_kind):
+            if isinstance(item, Rejected):
+                self._reject(item, source, line_no, line)
+                continue
+            try:
+                self.engine.check(item)
+            except Rejected as exc:
+                self._reject(exc, source, line_no, line)
+                continue
+            yield item
 
     def run(
         self, paths: list[Path], out: IO[bytes], until_ms: int | None = None
@@ -133,7 +166,7 @@ class Replay:
         engine.clock_end = until_ms
         start = time.perf_counter()
         total = sum(p.stat().st_size for p in paths)
-        with tqdm(total=total, unit="B", unit_scale=True, delay=2.0, leave=False) as bar:
+        with _progress_bar(total) as bar, gctune.tuned():
             self._progress = bar
             streams = [self.read(p) for p in paths]
             merged = streams[0] if len(streams) == 1 else heapq.merge(
