@@ -73,7 +73,7 @@ def test_indexes_cover_every_alert(redis_url: str) -> None:
         r = aioredis.Redis.from_url(redis_url, decode_responses=True)
         try:
             await writer.add_new(alerts)
-            store = AlertStore(r, prefix)
+            store = AlertStore(r, prefix, audit_key=b"test-only-audit-key")
             # the oldest alert stays open; act on the next 400 (every action moves indexes)
             for i, a in enumerate(alerts[1:401]):
                 action = ("acknowledge", "propose", "dismiss")[i % 3]

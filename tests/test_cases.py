@@ -111,7 +111,7 @@ def test_routing_deadlines_recusal_and_escalation_by_the_engine_clock(redis_url:
             # a case disposed of in time never escalates
             from sinks.dashboard.store import AlertStore
 
-            store = AlertStore(r, prefix, cases=CASES)
+            store = AlertStore(r, prefix, cases=CASES, audit_key=b"test-only-audit-key")
             await store.act(WELFARE["alert_id"], "dismiss", "已核实", who="investigator",
                             role="investigator")
             await publish_clock(r, prefix, {0: ms("2026-06-01T00:00:00.000+08:00"),
@@ -159,7 +159,8 @@ def test_four_eyes_recusal_reassign_and_queues_in_the_dashboard(redis_url: str) 
         await desk.tick()
         await publish_clock(r, prefix, {0: ms("2026-05-09T00:00:00.000+08:00")})
         await desk.tick()
-        app = create_app(redis_url, prefix, DashboardConfig.load())
+        app = create_app(redis_url, prefix, DashboardConfig.load(),
+                         audit_key=b"test-only-audit-key")
         try:
             async with TestClient(TestServer(app, host="127.0.0.1")) as client:
                 # the recused investigator sees neither their unit's nor a relative's alerts

@@ -185,7 +185,8 @@ def test_case_lifecycle_and_public_report_in_browser(redis_url: str) -> None:
                         add_alerts=writer.add_new)
         assert await desk.tick() == (2, 0)
         runner = await start_dashboard(redis_url, prefix, "127.0.0.1", 0,
-                                       DashboardConfig.load(), demo=True)
+                                       DashboardConfig.load(), demo=True,
+                                       audit_key=b"test-only-audit-key")
         try:
             await asyncio.wait_for(scenario(bound_url(runner), r, prefix, desk, traffic,
                                             welfare), 200)

@@ -118,7 +118,8 @@ def test_funds_evidence_views(redis_url: str) -> None:
         client.xadd(f"{PREFIX}alerts", {"alert": data})
 
     async def main() -> None:
-        runner = await start_dashboard(redis_url, PREFIX, "127.0.0.1", 0, DashboardConfig.load())
+        runner = await start_dashboard(redis_url, PREFIX, "127.0.0.1", 0, DashboardConfig.load(),
+                                       audit_key=b"test-only-audit-key", demo=True)
         try:
             await asyncio.wait_for(scenario(bound_url(runner), alerts), 90)
         finally:

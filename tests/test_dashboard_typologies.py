@@ -97,7 +97,8 @@ def test_typology_views_in_browser(redis_url: str) -> None:
 
     async def main() -> None:
         runner = await start_dashboard(redis_url, PREFIX, "127.0.0.1", 0,
-                                       DashboardConfig.load())
+                                       DashboardConfig.load(),
+                                       audit_key=b"test-only-audit-key", demo=True)
         try:
             await asyncio.wait_for(scenario(bound_url(runner), alerts), 90)
         finally:

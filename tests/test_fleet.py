@@ -100,7 +100,8 @@ def test_fleet_api_marks_vehicles_with_open_alerts(redis_url: str) -> None:
             "details": {}, "evidence": [], "unit": "市水务局", "district": "和平区",
             "rule": {"name": "tank_overfill", "version": "1"}}])
         await writer.close()
-        app = create_app(redis_url, prefix, DashboardConfig.load())
+        app = create_app(redis_url, prefix, DashboardConfig.load(),
+                         audit_key=b"test-only-audit-key")
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             resp = await client.post("/api/login", json={"user": "viewer", "password": "viewer"})
             assert resp.status == 200

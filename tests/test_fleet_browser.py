@@ -103,7 +103,7 @@ def test_fleet_moves_on_the_map_and_a_click_shows_the_track(tmp_path: Path) -> N
             async def main() -> None:
                 runner = await start_dashboard(system.redis_server.url, "sunlight:",
                                                "127.0.0.1", 0, DashboardConfig.load(),
-                                               demo=True)
+                                               demo=True, audit_key=b"test-only-audit-key")
                 try:
                     await asyncio.wait_for(page_scenario(bound_url(runner)), 200)
                 finally:

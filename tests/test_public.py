@@ -92,7 +92,7 @@ def test_reports_receipts_joins_kafka_and_the_public_statistics(
                                         "title": "某某项目", "program": "未知专项",
                                         "amount_cny": 5.0, "ts": "2026-03-02"}, cat)
         sink = KafkaReportSink(kafka_bootstrap, topic)
-        app = create_app(redis_url, prefix, cfg, report_sink=sink)
+        app = create_app(redis_url, prefix, cfg, report_sink=sink, audit_key=b"test-only-audit-key")
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             # no login needed
             resp = await client.post("/api/public/reports", json={
