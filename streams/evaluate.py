@@ -19,6 +19,8 @@ DETECTORS = [
     "refuel_without_trip", "refuel_location_mismatch", "refuel_unverifiable",
     "tank_overfill", "fuel_type_mismatch", "card_vehicle_mismatch", "off_hours_use",
     "payment_after_death", "duplicate_payment", "review_overdue",
+    "duplicate_application", "funds_idle", "inspection_overdue", "invoice_unverified",
+    "invoice_mismatch", "invoice_reused", "invoice_unpaid", "payment_invoice_mismatch",
 ]
 Key = tuple[str, str]
 
