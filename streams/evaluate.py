@@ -20,6 +20,8 @@ DETECTORS = [
     "tank_overfill", "fuel_type_mismatch", "card_vehicle_mismatch", "off_hours_use",
     "payment_after_death", "duplicate_payment", "review_overdue",
     "refuel_repeat", "restricted_place_stay", "fuel_economy_anomaly", "welfare_ineligible",
+    "duplicate_application", "funds_idle", "inspection_overdue", "invoice_unverified",
+    "invoice_mismatch", "invoice_reused", "invoice_unpaid", "payment_invoice_mismatch",
 ]
 Key = tuple[str, str]
 

@@ -525,8 +525,10 @@ class LiveEngine:
             out = pe.drain(self.horizon(pe), self.behind(pe))
             # "when input goes idle": a partition that never had input keeps its clock, so
             # a backlog that arrives later is not all late.
+            # Not idle while a source still has records on the broker for it (a busy
+            # worker can leave a partition unread for longer than idle_advance_s).
             if (pe.engine.max_ts is not None and pe.idle_for() >= idle_s
-                    and not pe.holding()):
+                    and not pe.holding() and not any(map(self.behind(pe), pe.sources))):
                 target = now if self.clock_end_ms is None else min(now, self.clock_end_ms)
                 out.alerts += pe.engine.advance_to(target)
             if out.alerts or out.processed:

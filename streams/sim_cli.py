@@ -17,6 +17,7 @@ def _simulate(args: argparse.Namespace) -> int:
         config = SimConfig(
             seed=args.seed, vehicles=args.vehicles, days=args.days, units=args.units,
             stations=args.stations, recipients=args.recipients, cases=args.cases,
+            projects=args.projects,
             start=date.fromisoformat(args.start), fraud_rate=args.fraud_rate,
         )
     except ValueError as exc:
@@ -68,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--stations", type=int, default=20)
     s.add_argument("--recipients", type=int, default=300)
     s.add_argument("--cases", type=int, default=80)
+    s.add_argument("--projects", type=int, default=40,
+                   help="enterprises applying for project funds, one project each")
     s.add_argument("--start", default="2026-04-27", help="first day, YYYY-MM-DD")
     s.add_argument("--fraud-rate", type=float, default=0.1,
                    help="share of vehicles, payees and cases given a fraud pattern")

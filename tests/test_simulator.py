@@ -22,6 +22,7 @@ from streams import sim_cli
 from streams.evaluate import DETECTORS, load_alerts, load_truth, score
 from streams.replay import replay_files
 from streams.simulator import frauds, typologies
+from streams.simulator.funds import FUNDS_LOOKALIKES
 
 SMALL = ["--vehicles", "20", "--days", "10", "--recipients", "120", "--cases", "40"]
 
@@ -74,7 +75,8 @@ def test_every_detector_and_lookalike_at_default_rate(tmp_path: Path) -> None:
     assert "suspension" in notes and "months late" in notes
     kinds = {x["kind"] for x in truth["lookalikes"]}  # type: ignore[attr-defined]
     assert kinds == set(frauds.VEHICLE_LOOKALIKES + frauds.PAYEE_LOOKALIKES
-                        + frauds.CASE_LOOKALIKES + typologies.VEHICLE_LOOKALIKES)
+                        + frauds.CASE_LOOKALIKES + typologies.VEHICLE_LOOKALIKES
+                        + FUNDS_LOOKALIKES)
     assert truth["skipped"] == []
 
 
@@ -94,7 +96,8 @@ def test_stream_is_realistic(tmp_path: Path) -> None:
     assert all(e["kind"] and str(e["ts"]).endswith("+08:00") for e in events)
     kinds = {e["kind"] for e in events}
     assert kinds == {"gps", "fuel", "payment", "review", "vehicle", "card", "station", "death",
-                     "place", "asset"}
+                     "place", "asset", "application", "grant", "followup", "invoice",
+                     "tax_invoice", "bank_payment"}
     zone = Zone()
     tracks: dict[str, list[tuple[int, float, float, float]]] = defaultdict(list)
     for e in events:
@@ -172,9 +175,10 @@ def test_live_feed_keys_records_per_contract() -> None:
     from streams.embedded import EmbeddedKafka
     from streams.simulator import SimConfig
     from streams.simulator.live import ending_today, feed
+    from streams.topics import INPUT_TOPICS
 
-    topics = [f"sunlight.{n}" for n in ("gps", "fuel", "payments", "reviews", "registry")]
-    config = ending_today(SimConfig(vehicles=4, days=3, recipients=20, cases=6),
+    topics = [f"sunlight.{n}" for n in INPUT_TOPICS]  # the city's five and the funds' five
+    config = ending_today(SimConfig(vehicles=4, days=3, recipients=20, cases=6, projects=6),
                           today=date(2026, 5, 8))
     with EmbeddedKafka() as kafka:
         kafka.create_topics(topics)

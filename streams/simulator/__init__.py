@@ -1,6 +1,6 @@
 """The simulated city: official vehicles with GPS and fuel cards, welfare payments and
-deaths, approval cases; every detector's fraud pattern injected with its ground truth,
-and look-alikes that must not alert. Seeded: the same settings give the same bytes."""
+deaths, approval cases, project funds; every detector's fraud pattern injected with its
+ground truth, and look-alikes that must not alert. Seeded: the same settings give the same bytes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from streams.simulator import frauds, typologies
 from streams.simulator.approvals import Approvals
 from streams.simulator.city import SimConfig, build_city, date_ms
 from streams.simulator.fleet import Fleet, registry
+from streams.simulator.funds import FUNDS_FRAUDS, FUNDS_LOOKALIKES, Funds
 from streams.simulator.welfare import Welfare
 from streams.simulator.writer import Stream, write_jsonl_gz, write_truth
 
@@ -44,13 +45,17 @@ def simulate(config: SimConfig, calendar: WorkCalendar | None = None) -> Stream:
         random.Random(rng.getrandbits(64)), frauds.CASE_FRAUDS, frauds.CASE_LOOKALIKES,
         config.cases, rate,
     )
-    out.skipped = skipped + p_skipped + c_skipped
+    f_rng = random.Random(rng.getrandbits(64))
+    f_plan, f_skipped = frauds.plan_entities(f_rng, FUNDS_FRAUDS, FUNDS_LOOKALIKES,
+                                             config.projects, rate)
+    out.skipped = skipped + p_skipped + c_skipped + f_skipped
     Fleet(city, random.Random(rng.getrandbits(64)), out, v_plan, workdays).run()
     typo_rng = random.Random(rng.getrandbits(64))
     found = typologies.places(city, typo_rng, out, config.history_ms)
     typologies.Scripted(city, typo_rng, out, workdays, found, 0).run()
     Welfare(city, random.Random(rng.getrandbits(64)), out, cal, p_plan).run()
     Approvals(city, random.Random(rng.getrandbits(64)), out, cal, c_plan).run()
+    Funds(city, f_rng, out, cal, f_plan, config.projects).run()
     return out
 
 

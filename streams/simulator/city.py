@@ -36,6 +36,7 @@ class SimConfig:
     stations: int = 20
     recipients: int = 300
     cases: int = 80
+    projects: int = 40  # enterprises, each with an application and a funded project
     start: date = date(2026, 4, 27)
     fraud_rate: float = 0.1
     history_days: int = 90  # payments and approval cases also run this long before `start`
