@@ -43,13 +43,17 @@ def on_fuel(vehicle_id: str, state: State, event: Event, ctx: Context) -> None:
     months.setdefault(month, {})[event["txn_id"]] = [ts, float(event["liters"])]
 
 
-def on_day(state: State, day: int, fixes: track.FixList, ctx: Context) -> None:
-    """Record the date's distance as it is decided."""
-    zone = ctx.zone
-    window = track.between(fixes, zone.day_start_ms(day), zone.day_start_ms(day + 1) - 1)
-    if len(window) > 1:
-        km = float(path_km(window, ctx.config.jitter_km))
-        state.setdefault("day_km", {})[day_to_date(day).isoformat()] = round(km, 6)
+def on_day(
+    state: State, day: int, fixes: track.FixList, ctx: Context, walked: float | None = None
+) -> None:
+    """Record the date's distance as it is decided (`walked`: the walk over the date's
+    fixes when `off_hours` has just walked them)."""
+    if walked is None:
+        zone = ctx.zone
+        window = track.between(fixes, zone.day_start_ms(day), zone.day_start_ms(day + 1) - 1)
+        walked = float(path_km(window, ctx.config.jitter_km))
+    if walked > 0:
+        state.setdefault("day_km", {})[day_to_date(day).isoformat()] = round(walked, 6)
 
 
 def next_due(state: State, ctx: Context) -> int | None:

@@ -15,12 +15,14 @@ from detectors.timeutil import MINUTE_MS, day_to_date
 TRACK_POINTS_IN_ALERT = 720
 
 
-def decide(vehicle_id: str, day: int, fixes: track.FixList, ctx: Context) -> None:
+def decide(vehicle_id: str, day: int, fixes: track.FixList, ctx: Context) -> float | None:
+    """Decide the date; returns the whole walk's km over its fixes (None if not walked),
+    which `fuel_economy` keeps as the date's distance."""
     zone = ctx.zone
     start = zone.day_start_ms(day)
     vehicle = ctx.registry.vehicle_at(vehicle_id, start) or {}
     if vehicle.get("exempt_off_hours"):
-        return
+        return None
     rule = ctx.config.rule("off_hours_use")
     night_start = int(rule.num("night_start_hour"))
     night_end = int(rule.num("night_end_hour"))
@@ -33,7 +35,9 @@ def decide(vehicle_id: str, day: int, fixes: track.FixList, ctx: Context) -> Non
     last_ms = 0
     steps = 0
     points: list[list[float]] = []
+    total = 0.0
     for a, b, dist in walk(window, ctx.config.jitter_km):
+        total += dist
         if b[0] - a[0] > max_step:
             continue
         if workday:
@@ -50,7 +54,7 @@ def decide(vehicle_id: str, day: int, fixes: track.FixList, ctx: Context) -> Non
                 points.append(list(a))
             points.append(list(b))
     if first_ms is None or km < rule.num("min_km"):
-        return
+        return total
     iso_date = the_date.isoformat()
     ctx.emit(
         "off_hours_use",
@@ -74,3 +78,4 @@ def decide(vehicle_id: str, day: int, fixes: track.FixList, ctx: Context) -> Non
         unit=vehicle.get("unit"),
         district=vehicle.get("district"),
     )
+    return total

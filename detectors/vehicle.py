@@ -77,9 +77,9 @@ class VehicleDetector:
         days = state.get("days", [])
         while days and ctx.zone.day_start_ms(days[0] + 1) <= wm:
             day = days.pop(0)
-            off_hours.decide(key, day, fixes, ctx)
+            walked = off_hours.decide(key, day, fixes, ctx)
             place_stay.decide(key, day, fixes, ctx)
-            fuel_economy.on_day(state, day, fixes, ctx)
+            fuel_economy.on_day(state, day, fixes, ctx, walked)
             state["decided_upto"] = day
         fuel_economy.on_timer(key, state, ctx)
         self._prune(state, ctx)

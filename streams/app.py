@@ -3,8 +3,8 @@
 - `engine` agent: gps, payments, reviews and the internal `routed` topic, co-partitioned
   so that partition p of each meets in one worker and one engine.
 - `router` agent: fuel (re-keyed by the vehicle the card is bound to at `ts`) and the
-  registry (deaths re-keyed by person into `routed`; vehicles, cards and stations reach
-  every worker through the registry feed).
+  registry (deaths and assets re-keyed by person into `routed`; vehicles, cards, stations
+  and places reach every worker through the registry feed).
 """
 
 from __future__ import annotations
