@@ -68,7 +68,8 @@ class PayeeDetector:
         pays = state.get("payments")
         if pays:
             keep = int(ctx.config.rule(PAD).num("keep_days")) * DAY_MS
-            return min(p["ts"] for p in pays.values()) + keep + 1
+            oldest: int = min(p["ts"] for p in pays.values())
+            return oldest + keep + 1
         death = state.get("death")
         if death is not None:
             kept = int(ctx.config.rule(PAD).num("death_kept_days")) * DAY_MS
