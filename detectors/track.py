@@ -23,6 +23,7 @@ Code touches a track only through this module's functions (see notes/track-api.m
 from __future__ import annotations
 
 import struct
+import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any
@@ -81,6 +82,14 @@ class Track:
     def __repr__(self) -> str:
         return f"<Track of {len(self)} fixes>"
 
+    def __sizeof__(self) -> int:
+        """With its buffer and list part, so `sys.getsizeof` tells what a track holds."""
+        size = object.__sizeof__(self) + (sys.getsizeof(self._b) if self._b is not None else 0)
+        if self._l is not None:
+            size += sys.getsizeof(self._l) + sum(
+                sys.getsizeof(f) + sum(sys.getsizeof(x) for x in f) for f in self._l)
+        return size
+
     def packed(self) -> bytes:
         """The packed form (header and bits), the list part packed first."""
         self._flush()
@@ -99,87 +108,98 @@ class Track:
         fl = self._l
         self._l, self._run = None, 0
         if fl:
-            for ts, lat, lon in fl:
-                self._append(ts, round(lat * SCALE), round(lon * SCALE))
+            self._extend([(ts, round(lat * SCALE), round(lon * SCALE)) for ts, lat, lon in fl])
 
-    def _append(self, ts: int, qlat: int, qlon: int) -> None:
+    def _extend(self, fixes: Sequence[tuple[int, int, int]]) -> None:
+        """Append fixes later than the last one: (ts, lat, lon), lat and lon in 1e-6 degree."""
         b = self._b
+        first = 0
         if b is None:
-            self._b = bytearray(_HEAD.pack(
+            ts, qlat, qlon = fixes[0]
+            b = self._b = bytearray(_HEAD.pack(
                 1, ts, qlat, qlon, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0, 0,
                 0, 0, 0, _A0, _A0, _A0, 0, 1, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0))
-            return
+            first = 1
         # The coder, inlined three times (this is the hot path): a zero flag, then an
         # adaptive Rice code of the zigzagged value less one (`_raw` if too large).
         (n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo,
          code, bits) = _TAIL.unpack_from(b)
-        dt = ts - last
-        v = dt - dt0
-        if v == 0:
-            code <<= 1
-            bits += 1
-            at -= at >> _SHIFT
-        else:
-            u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
-            k = ((at >> _SHIFT) | 1).bit_length() - 1
-            at += u - (at >> _SHIFT)
-            if at > _A_MAX:
-                at = _A_MAX
-            m = (u >> k) + 2 + k
-            if m - k < _QMAX + 2:
-                code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
+        for j in range(first, len(fixes)):
+            ts, qlat, qlon = fixes[j]
+            dt = ts - last
+            v = dt - dt0
+            if v == 0:
+                code <<= 1
+                bits += 1
+                at -= at >> _SHIFT
             else:
-                c, m = _raw(u)
-                code = (code << m) | c
-            bits += m
-        dlat = qlat - lat1
-        v = dlat - dlat0
-        if v == 0:
-            code <<= 1
-            bits += 1
-            ala -= ala >> _SHIFT
-        else:
-            u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
-            k = ((ala >> _SHIFT) | 1).bit_length() - 1
-            ala += u - (ala >> _SHIFT)
-            if ala > _A_MAX:
-                ala = _A_MAX
-            m = (u >> k) + 2 + k
-            if m - k < _QMAX + 2:
-                code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
+                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
+                k = ((at >> _SHIFT) | 1).bit_length() - 1
+                at += u - (at >> _SHIFT)
+                if at > _A_MAX:
+                    at = _A_MAX
+                m = (u >> k) + 2 + k
+                if m - k < _QMAX + 2:
+                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
+                else:
+                    c, m = _raw(u)
+                    code = (code << m) | c
+                bits += m
+            dlat = qlat - lat1
+            v = dlat - dlat0
+            if v == 0:
+                code <<= 1
+                bits += 1
+                ala -= ala >> _SHIFT
             else:
-                c, m = _raw(u)
-                code = (code << m) | c
-            bits += m
-        dlon = qlon - lon1
-        v = dlon - dlon0
-        if v == 0:
-            code <<= 1
-            bits += 1
-            alo -= alo >> _SHIFT
-        else:
-            u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
-            k = ((alo >> _SHIFT) | 1).bit_length() - 1
-            alo += u - (alo >> _SHIFT)
-            if alo > _A_MAX:
-                alo = _A_MAX
-            m = (u >> k) + 2 + k
-            if m - k < _QMAX + 2:
-                code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
+                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
+                k = ((ala >> _SHIFT) | 1).bit_length() - 1
+                ala += u - (ala >> _SHIFT)
+                if ala > _A_MAX:
+                    ala = _A_MAX
+                m = (u >> k) + 2 + k
+                if m - k < _QMAX + 2:
+                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
+                else:
+                    c, m = _raw(u)
+                    code = (code << m) | c
+                bits += m
+            dlon = qlon - lon1
+            v = dlon - dlon0
+            if v == 0:
+                code <<= 1
+                bits += 1
+                alo -= alo >> _SHIFT
             else:
-                c, m = _raw(u)
-                code = (code << m) | c
-            bits += m
+                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
+                k = ((alo >> _SHIFT) | 1).bit_length() - 1
+                alo += u - (alo >> _SHIFT)
+                if alo > _A_MAX:
+                    alo = _A_MAX
+                m = (u >> k) + 2 + k
+                if m - k < _QMAX + 2:
+                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
+                else:
+                    c, m = _raw(u)
+                    code = (code << m) | c
+                bits += m
+            n += 1
+            last, dt0, lat1, dlat0, lon1, dlon0 = ts, dt, qlat, dlat, qlon, dlon
+            if bits >= 64 or not n % _RESUME_EVERY:
+                rest = bits & 7
+                b += (code >> rest).to_bytes(bits >> 3, "big")
+                code &= (1 << rest) - 1
+                bits = rest
+                if not n % _RESUME_EVERY:
+                    _RESUME.pack_into(b, _RESUME_AT, n, ts, dt, qlat, dlat, qlon, dlon, at,
+                                      ala, alo, ((len(b) - HEAD_SIZE) << 3) + bits)
         if bits >= 8:  # whole bytes go to the buffer, the rest waits in the header
             rest = bits & 7
             b += (code >> rest).to_bytes(bits >> 3, "big")
             code &= (1 << rest) - 1
             bits = rest
-        _TAIL.pack_into(b, 0, n + 1, t0, lat0, lon0, ts, dt, qlat, dlat, qlon, dlon,
+        _TAIL.pack_into(b, 0, n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0,
                         at, ala, alo, code, bits)
-        if not (n + 1) % _RESUME_EVERY:
-            _RESUME.pack_into(b, _RESUME_AT, n + 1, ts, dt, qlat, dlat, qlon, dlon, at, ala,
-                              alo, ((len(b) - HEAD_SIZE) << 3) + bits)
 
 
 def new() -> Track:
@@ -329,7 +349,7 @@ def insert(fixes: Track, ts_ms: int, lat: float, lon: float) -> bool:
     fl, b = fixes._l, fixes._b
     if fl is None:
         if b is None or _LAST_TS.unpack_from(b, 20)[0] < ts_ms:  # the common case: in order
-            fixes._append(ts_ms, qlat, qlon)
+            fixes._extend(((ts_ms, qlat, qlon),))
             return True
         return _late(fixes, b, ts_ms, [ts_ms, qlat / SCALE, qlon / SCALE])
     fix = [ts_ms, qlat / SCALE, qlon / SCALE]
