@@ -9,7 +9,7 @@ time; a parked vehicle a few bits more; a driving one about 12-20 bits.
 
 Appending in time order (the hot path) writes a few bytes at the end; the values needed
 to go on (the last fix, its deltas, the coder's state) live in a fixed header at the
-start of the same bytearray, so a track is one small object and one buffer. A fix older
+start of the same bytes, so a track is one small object and one buffer. A fix older
 than the last one (a late upload, which comes as a burst) cuts the packed part before it
 and holds the fixes from there on as a plain list, where the rest of the burst lands; the
 list is packed onto the end again once 64 fixes have arrived in order after it, or when
@@ -63,7 +63,7 @@ class Track:
     __slots__ = ("_b", "_l", "_run")
 
     def __init__(self) -> None:
-        self._b: bytearray | None = None  # the packed fixes, older than any in _l
+        self._b: bytes | None = None  # the packed fixes, older than any in _l
         self._l: list[Fix] | None = None  # the newest fixes, unpacked, after a late fix
         self._run = 0  # fixes appended in order to _l since the last late one
 
@@ -93,7 +93,7 @@ class Track:
     def packed(self) -> bytes:
         """The packed form (header and bits), the list part packed first."""
         self._flush()
-        return bytes(self._b) if self._b is not None else b""
+        return self._b if self._b is not None else b""
 
     @classmethod
     def from_packed(cls, data: bytes) -> Track:
@@ -101,7 +101,7 @@ class Track:
         if data:
             if len(data) < HEAD_SIZE:
                 raise ValueError(f"track: {len(data)} bytes is shorter than its header")
-            t._b = bytearray(data)
+            t._b = bytes(data)
         return t
 
     def _flush(self) -> None:
@@ -116,10 +116,14 @@ class Track:
         first = 0
         if b is None:
             ts, qlat, qlon = fixes[0]
-            b = self._b = bytearray(_HEAD.pack(
+            b = _HEAD.pack(
                 1, ts, qlat, qlon, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0, 0,
-                0, 0, 0, _A0, _A0, _A0, 0, 1, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0))
+                0, 0, 0, _A0, _A0, _A0, 0, 1, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0)
             first = 1
+        # An immutable `bytes`, made anew at each append: a copy of a kilobyte or two
+        # costs less than the eighth a bytearray keeps spare to grow.
+        out = bytearray()
+        resumed: bytes | None = None
         # The coder, inlined three times (this is the hot path): a zero flag, then an
         # adaptive Rice code of the zigzagged value less one (`_raw` if too large).
         (n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo,
@@ -187,19 +191,22 @@ class Track:
             last, dt0, lat1, dlat0, lon1, dlon0 = ts, dt, qlat, dlat, qlon, dlon
             if bits >= 64 or not n % _RESUME_EVERY:
                 rest = bits & 7
-                b += (code >> rest).to_bytes(bits >> 3, "big")
+                out += (code >> rest).to_bytes(bits >> 3, "big")
                 code &= (1 << rest) - 1
                 bits = rest
                 if not n % _RESUME_EVERY:
-                    _RESUME.pack_into(b, _RESUME_AT, n, ts, dt, qlat, dlat, qlon, dlon, at,
-                                      ala, alo, ((len(b) - HEAD_SIZE) << 3) + bits)
-        if bits >= 8:  # whole bytes go to the buffer, the rest waits in the header
+                    resumed = _RESUME.pack(n, ts, dt, qlat, dlat, qlon, dlon, at, ala, alo,
+                                           ((len(b) - HEAD_SIZE + len(out)) << 3) + bits)
+        if bits >= 8:  # whole bytes go to the stream, the rest waits in the header
             rest = bits & 7
-            b += (code >> rest).to_bytes(bits >> 3, "big")
+            out += (code >> rest).to_bytes(bits >> 3, "big")
             code &= (1 << rest) - 1
             bits = rest
-        _TAIL.pack_into(b, 0, n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0,
-                        at, ala, alo, code, bits)
+        self._b = b"".join((
+            _TAIL.pack(n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo,
+                       code, bits),
+            b[_TAIL.size:_RESUME_AT], b[_RESUME_AT:HEAD_SIZE] if resumed is None else resumed,
+            b[HEAD_SIZE:], out))
 
 
 def new() -> Track:
@@ -227,9 +234,9 @@ def _escape(w: int, pos: int) -> tuple[int, int]:
 
 
 def _scan(
-    b: bytes | bytearray, until: int = _END, cut: int | None = None, resume: bool = False,
+    b: bytes, until: int = _END, cut: int | None = None, resume: bool = False,
     front: int | None = None,
-) -> tuple[Window, bytearray | None]:
+) -> tuple[Window, bytes | None]:
     """The fixes of a packed track, up to the first after `until`, and:
     with `cut`, the packed track of the fixes before the first at or after `cut` (None
     if there are none); with `front`, the packed track of the fixes at or after `front`
@@ -248,11 +255,11 @@ def _scan(
     pos = _REFILL - (start & 7)
     bi += _REFILL // 8
     found = [[ts, lat / SCALE, lon / SCALE]]
-    kept: bytearray | None = None
+    kept: bytes | None = None
     if cut is not None and ts >= cut:
         cut = None
     if front is not None and ts >= front:
-        return found, bytearray(b)
+        return found, b
     for i in range(first, n):
         if ts > until:
             break
@@ -315,21 +322,20 @@ def _scan(
         found.append([ts, lat / SCALE, lon / SCALE])
         if cut is not None and ts >= cut:
             used = was[-1]
-            kept = bytearray(b[:HEAD_SIZE + (used >> 3)])
             rest = used & 7
             part = data[used >> 3] >> (8 - rest) if rest else 0
-            _HEAD.pack_into(kept, 0, i, t0, lat0, lon0, *was[:-1], part, rest, *head[15:22],
-                            i, *was)
+            kept = _HEAD.pack(i, t0, lat0, lon0, *was[:-1], part, rest, *head[15:22],
+                              i, *was) + b[HEAD_SIZE:HEAD_SIZE + (used >> 3)]
             cut = None
         elif front is not None and ts >= front:
             used = bi * 8 - pos
-            kept = bytearray(b[:HEAD_SIZE]) + b[HEAD_SIZE + (used >> 3):]
             state = (dt, dlat, dlon, at, ala, alo)
             resumed = head[22:]
             if resumed[0] <= i:  # the resume point is cut off: resume at the new first fix
                 resumed = (i + 1, ts, dt, lat, dlat, lon, dlon, at, ala, alo, used)
-            _HEAD.pack_into(kept, 0, n - i, ts, lat, lon, *head[4:15], *state, used & 7,
-                            resumed[0] - i, *resumed[1:10], resumed[10] - ((used >> 3) << 3))
+            kept = _HEAD.pack(n - i, ts, lat, lon, *head[4:15], *state, used & 7,
+                              resumed[0] - i, *resumed[1:10],
+                              resumed[10] - ((used >> 3) << 3)) + b[HEAD_SIZE + (used >> 3):]
             return found, kept
     return found, kept
 
@@ -372,7 +378,7 @@ def insert(fixes: Track, ts_ms: int, lat: float, lon: float) -> bool:
     return _late(fixes, b, ts_ms, fix)
 
 
-def _late(fixes: Track, b: bytearray, ts_ms: int, fix: Fix) -> bool:
+def _late(fixes: Track, b: bytes, ts_ms: int, fix: Fix) -> bool:
     """A fix older than the last packed one: cut the packed part before it and move the
     fixes from there on to the list part."""
     resume = _RESUME.unpack_from(b, _RESUME_AT)[1] < ts_ms

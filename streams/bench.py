@@ -81,22 +81,27 @@ def bench_replay(path: Path) -> dict[str, Any]:
 # --- 4. memory ------------------------------------------------------------------------
 
 
-def city_tracks(vehicles: int, steps: int, every_s: int = 15,
-                seed: int = 11) -> list[tuple[array[int], array[int]]]:
+def city_tracks(vehicles: int, steps: int, every_s: int = 15, seed: int = 11,
+                noise_m: float = 2.0, noise_s: float = 60.0) -> list[tuple[array[int], array[int]]]:
     """Per vehicle, `steps` positions (1e-6 degree) of city driving and parking.
 
-    Parked 10-30 min, the device reporting the same position or (3 in 10 fixes) one a
-    metre or two off; then driving 10-30 min on a street grid: a turn every 150-800 m,
-    speed 10-50 km/h changing from fix to fix, a red light now and then, 3 m of GPS
-    noise. Coordinates with 6 decimals, as devices send them.
+    Parked 10-30 min, then driving 10-30 min on a street grid: a turn every 150-800 m,
+    speed 10-50 km/h changing from fix to fix, a red light now and then. The GPS error
+    is the usual first-order Gauss-Markov process (`noise_m` metres a coordinate,
+    correlation time `noise_s`: it wanders, it does not jump from fix to fix); a parked
+    device reports the position it holds (static hold, as trackers do with the ignition
+    off). Coordinates with 6 decimals, as devices send them.
     """
     rng = random.Random(seed)
+    rho = math.exp(-every_s / noise_s)
+    step_m = noise_m * math.sqrt(1 - rho * rho)
     out = []
     for _ in range(vehicles):
         lats, lons = array("q"), array("q")
         lat, lon = 41.75 + rng.random() * 0.1, 123.35 + rng.random() * 0.15
         driving, left, speed = rng.random() < 0.5, rng.randint(1, 120), 8.0
         heading, to_turn, stopped = rng.randrange(4), 400.0, 0
+        ey, ex = rng.gauss(0, noise_m), rng.gauss(0, noise_m)
         m_lat = 1 / 111_320
         m_lon = m_lat / math.cos(math.radians(lat))
         for _ in range(steps):
@@ -115,12 +120,15 @@ def city_tracks(vehicles: int, steps: int, every_s: int = 15,
                     lat, lon = lat + dy * m_lat, lon + dx * m_lon
                     to_turn -= d
                     if to_turn < 0:
-                        heading, to_turn = (heading + rng.choice((1, 3))) % 4, rng.uniform(150, 800)
-                noise = 3.0
+                        heading = (heading + rng.choice((1, 3))) % 4
+                        to_turn = rng.uniform(150, 800)
+                ey = rho * ey + rng.gauss(0, step_m)
+                ex = rho * ex + rng.gauss(0, step_m)
+                lats.append(round((lat + ey * m_lat) * 1e6))
+                lons.append(round((lon + ex * m_lon) * 1e6))
             else:
-                noise = 2.0 if rng.random() < 0.3 else 0.0
-            lats.append(round((lat + rng.uniform(-noise, noise) * m_lat) * 1e6))
-            lons.append(round((lon + rng.uniform(-noise, noise) * m_lon) * 1e6))
+                lats.append(lats[-1] if lats else round(lat * 1e6))
+                lons.append(lons[-1] if lons else round(lon * 1e6))
         out.append((lats, lons))
     return out
 
