@@ -202,11 +202,13 @@ class Track:
             out += (code >> rest).to_bytes(bits >> 3, "big")
             code &= (1 << rest) - 1
             bits = rest
-        self._b = b"".join((
-            _TAIL.pack(n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo,
-                       code, bits),
-            b[_TAIL.size:_RESUME_AT], b[_RESUME_AT:HEAD_SIZE] if resumed is None else resumed,
-            b[HEAD_SIZE:], out))
+        tail = _TAIL.pack(n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala,
+                          alo, code, bits)
+        if resumed is None:
+            self._b = b"".join((tail, memoryview(b)[_TAIL.size:], out))
+        else:
+            self._b = b"".join((tail, memoryview(b)[_TAIL.size:_RESUME_AT], resumed,
+                                memoryview(b)[HEAD_SIZE:], out))
 
 
 def new() -> Track:
@@ -239,8 +241,9 @@ def _scan(
 ) -> tuple[Window, bytes | None]:
     """The fixes of a packed track, up to the first after `until`, and:
     with `cut`, the packed track of the fixes before the first at or after `cut` (None
-    if there are none); with `front`, the packed track of the fixes at or after `front`
-    (None if there are none). With `resume`, the fixes from the resume point's on."""
+    if there are none); with `front`, instead of the fixes, the packed track of the
+    fixes at or after `front` (None if there are none). With `resume`, from the resume
+    point's fix on."""
     head = _HEAD.unpack_from(b)
     n, t0, lat0, lon0, code, bits = head[0], head[1], head[2], head[3], head[13], head[14]
     tail = bytes([code << (8 - bits)]) if bits else b""
@@ -319,7 +322,8 @@ def _scan(
         ts += dt
         lat += dlat
         lon += dlon
-        found.append([ts, lat / SCALE, lon / SCALE])
+        if front is None:  # a front cut needs only the state at the cut
+            found.append([ts, lat / SCALE, lon / SCALE])
         if cut is not None and ts >= cut:
             used = was[-1]
             rest = used & 7
