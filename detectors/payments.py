@@ -2,7 +2,11 @@
 `welfare_ineligible`, one key per payee.
 
 A payee's state keeps their payments of the last 400 days and their death, so a death
-registered months late re-opens the payments made since.
+registered months late re-opens the payments made since. A payment is forgotten
+`keep_days` after it was made (a timer, whether or not more payments come); a payee
+with no payment left is forgotten, unless a death is recorded, which is kept on its own
+(a few bytes) until `death_kept_days` after it was recorded. Only what is not empty is
+kept: `payments`, `death`, `raised`.
 """
 
 from __future__ import annotations
@@ -32,21 +36,22 @@ class PayeeDetector:
         self, key: str, state: State | None, event: Event, ctx: Context
     ) -> State | None:
         if state is None:
-            state = {"payments": {}, "death": None, "raised": {PAD: [], DUP: []}}
+            state = {}
         if event["kind"] == "death":
-            death = state["death"]
+            death = state.get("death")
             if death is None or event["ts_ms"] >= death["recorded"]:
                 state["death"] = {"date": event["date_of_death"], "recorded": event["ts_ms"]}
-            for pid in sorted(state["payments"]):
+            for pid in sorted(state.get("payments", ())):
                 self._check_death(key, pid, state, ctx)
             return state
         if event["kind"] == "asset":
             welfare.on_asset(key, state, event, ctx)
             return state
         pid = event["payment_id"]
-        if pid in state["payments"]:
+        payments = state.setdefault("payments", {})
+        if pid in payments:
             return state  # the same payment delivered again
-        state["payments"][pid] = {
+        payments[pid] = {
             "ts": event["ts_ms"],
             "program": event["program"],
             "period": event["period"],
@@ -58,17 +63,29 @@ class PayeeDetector:
         self._check_duplicates(key, pid, state, ctx)
         welfare.check(key, pid, state, ctx)
         self._prune(state, ctx)
-        return state
+        return state if state else None
 
     def on_timer(self, key: str, state: State, ctx: Context) -> State | None:
-        return state
+        self._prune(state, ctx)
+        return state if state else None
 
     def next_timer(self, state: State, ctx: Context) -> int | None:
+        """When the oldest payment expires, or else the death kept on its own."""
+        pays = state.get("payments")
+        if pays:
+            keep = int(ctx.config.rule(PAD).num("keep_days")) * DAY_MS
+            oldest: int = min(p["ts"] for p in pays.values())
+            return oldest + keep + 1
+        death = state.get("death")
+        if death is not None:
+            kept = int(ctx.config.rule(PAD).num("death_kept_days")) * DAY_MS
+            due: int = death["recorded"] + kept + 1
+            return due
         return None
 
     def _check_death(self, payee: str, pid: str, state: State, ctx: Context) -> None:
-        death = state["death"]
-        if death is None or pid in state["raised"][PAD]:
+        death = state.get("death")
+        if death is None or pid in state.get("raised", {}).get(PAD, ()):
             return
         pay = state["payments"][pid]
         grace = int(ctx.config.rule(PAD).num("grace_days"))
@@ -76,7 +93,7 @@ class PayeeDetector:
         paid = ctx.zone.local_date(pay["ts"])
         if not died + timedelta(days=grace) < paid:
             return
-        state["raised"][PAD].append(pid)
+        state.setdefault("raised", {}).setdefault(PAD, []).append(pid)
         ctx.emit(
             PAD,
             pid,
@@ -117,10 +134,11 @@ class PayeeDetector:
         if len(group) < 2:
             return
         first_ts, first = group[0]
+        raised = state.setdefault("raised", {}).setdefault(DUP, [])
         for _, other in group[1:]:
-            if other in state["raised"][DUP]:
+            if other in raised:
                 continue
-            state["raised"][DUP].append(other)
+            raised.append(other)
             p = pays[other]
             ctx.emit(
                 DUP,
@@ -148,10 +166,22 @@ class PayeeDetector:
         rules = ctx.config.rule(PAD), ctx.config.rule(welfare.RULE)
         keep = int(max(r.num("keep_days") for r in rules)) * DAY_MS
         horizon = ctx.watermark_ms - keep
-        pays: dict[str, Any] = state["payments"]
+        pays: dict[str, Any] = state.get("payments", {})
         old = [pid for pid, p in pays.items() if p["ts"] < horizon]
         for pid in old:
             del pays[pid]
         if old:
-            for subjects in state["raised"].values():
-                subjects[:] = [s for s in subjects if s in pays]
+            raised = state.get("raised", {})
+            for name in list(raised):
+                raised[name] = [s for s in raised[name] if s in pays]
+                if not raised[name]:
+                    del raised[name]
+            if not raised:
+                state.pop("raised", None)
+        if not pays:
+            state.pop("payments", None)
+        death = state.get("death")
+        if death is not None and not pays:
+            kept = int(rule.num("death_kept_days")) * DAY_MS
+            if death["recorded"] < ctx.watermark_ms - kept:
+                del state["death"]

@@ -5,6 +5,10 @@ whenever a decision is due, so steps that arrive out of order within the allowed
 lateness change nothing. Deadlines are the end (24:00 local) of the N-th working day
 after the local date of `enter`; `suspend` stops the clock and `resume` restarts it with
 the working days that were left.
+
+A case whose nodes are all closed (completed or withdrawn, nothing left to decide) is
+forgotten `closed_kept_days` after its last step, so that a redelivered step finds it
+within that grace but the state does not grow with every case ever seen.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from detectors.base import Context, State
 from detectors.events import Event
+from detectors.timeutil import DAY_MS
 
 DETECTOR = "review_overdue"
 _ORDER = {"enter": 0, "resume": 1, "suspend": 2, "complete": 3, "withdraw": 4}
@@ -118,11 +123,26 @@ class ReviewDetector:
             if node["timer"] is not None and node["timer"] <= ctx.watermark_ms:
                 self._decide(key, name, node, ctx)
                 self._schedule(key, name, node, ctx)
+        forget = self._forget_at(state, ctx)
+        if forget is not None and forget <= ctx.watermark_ms:
+            return None
         return state
 
     def next_timer(self, state: State, ctx: Context) -> int | None:
         timers = [n["timer"] for n in state["nodes"].values() if n["timer"] is not None]
-        return min(timers) if timers else None
+        return min(timers) if timers else self._forget_at(state, ctx)
+
+    def _forget_at(self, state: State, ctx: Context) -> int | None:
+        """When a case with every node closed and nothing to decide is forgotten."""
+        nodes = state["nodes"]
+        if any(n["timer"] is not None for n in nodes.values()):
+            return None
+        for name, node in nodes.items():
+            if any(ep.open for ep in episodes(node["steps"], name, ctx)):
+                return None
+        grace = int(ctx.config.rule(DETECTOR).num("closed_kept_days")) * DAY_MS
+        last: int = max(step[0] for node in nodes.values() for step in node["steps"])
+        return last + grace + 1
 
     def _schedule(self, case: str, name: str, node: dict[str, Any], ctx: Context) -> None:
         node["timer"] = None

@@ -9,9 +9,13 @@ time; a parked vehicle a few bits more; a driving one about 12-20 bits.
 
 Appending in time order (the hot path) writes a few bytes at the end; the values needed
 to go on (the last fix, its deltas, the coder's state) live in a fixed header at the
-start of the same bytearray, so a track is one small object and one buffer. A fix older
-than the last one switches the track to a plain list (a late upload arrives as a burst);
-it is packed again once 64 fixes have arrived in order, or when it is serialised.
+start of the same bytes, so a track is one small object and one buffer. A fix older
+than the last one (a late upload, which comes as a burst) cuts the packed part before it
+and holds the fixes from there on as a plain list, where the rest of the burst lands; the
+list is packed onto the end again once 64 fixes have arrived in order after it, or when
+the track is serialised. Two saved coder states make the other changes cheap: one after
+the first fix (so `drop_before` cuts whole bytes off the front, without re-encoding) and
+a resume point every 32 fixes (so a late fix decodes only the last few minutes).
 
 Code touches a track only through this module's functions (see notes/track-api.md).
 """
@@ -19,24 +23,35 @@ Code touches a track only through this module's functions (see notes/track-api.m
 from __future__ import annotations
 
 import struct
+import sys
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 SCALE = 1_000_000  # coordinates kept to 1e-6 degree (0.11 m)
 FORMAT = 1  # the packed layout below; `codec` refuses another
 REPACK_AFTER = 64  # in-order fixes after a late one before the list is packed again
 
-# n, first (ts, lat, lon), last (ts, dt, lat, dlat, lon, dlon), coder state (3), and
-# the last bits written (fewer than 8) with their count.
-_HEAD = struct.Struct("<IqiiqqiiiiiiiBB")
+# A coder state after one fix: ts, dt, lat, dlat, lon, dlon (lat and lon in 1e-6 degree)
+# and the coder's running means for the three deltas-of-deltas.
+# The header: n; the first fix (ts, lat, lon); the state after the last fix; the last
+# bits written (fewer than 8) and their count; the state after the first fix and the
+# bits to skip at the start of the stream; a resume point (n, state, bits written).
+_HEAD = struct.Struct("<Iqii" "qqiiiiiii" "BB" "qiiiiiB" "Iqqiiiiiii" "I")
 HEAD_SIZE = _HEAD.size
-_LAST_TS = struct.Struct("<q")  # at offset 20 of the header
+_TAIL = struct.Struct("<Iqii" "qqiiiiiii" "BB")  # what an append reads and writes
+_LAST_TS = struct.Struct("<q")  # at offset 20
+_FIRST_TS = struct.Struct("<q")  # at offset 4
+_RESUME = struct.Struct("<Iqqiiiiiii" "I")
+_RESUME_AT = HEAD_SIZE - _RESUME.size
+_RESUME_EVERY = 32
 _SHIFT = 3  # the coder's running mean reaches over about 2**_SHIFT values
 _A0 = 16 << _SHIFT
 _A_MAX = (1 << 31) - 1
 _QMAX = 16  # a quotient this long is written raw instead
-_REFILL = 128
+_REFILL = 384  # bits read at a time: three codes of up to 96 bits fit
+_PAD = bytes(2 * _REFILL // 8)
+_END = 1 << 63
 
 Fix = list[Any]  # [ts_ms, lat, lon]
 Window = list[Fix]
@@ -48,17 +63,13 @@ class Track:
     __slots__ = ("_b", "_l", "_run")
 
     def __init__(self) -> None:
-        self._b: bytearray | None = None  # packed
-        self._l: list[Fix] | None = None  # unpacked, after a late fix
-        self._run = 0  # in-order fixes since the track was unpacked
+        self._b: bytes | None = None  # the packed fixes, older than any in _l
+        self._l: list[Fix] | None = None  # the newest fixes, unpacked, after a late fix
+        self._run = 0  # fixes appended in order to _l since the last late one
 
     def __len__(self) -> int:
-        if self._l is not None:
-            return len(self._l)
-        if self._b is None:
-            return 0
-        n: int = _HEAD.unpack_from(self._b)[0]
-        return n
+        n: int = 0 if self._b is None else _HEAD.unpack_from(self._b)[0]
+        return n + (len(self._l) if self._l is not None else 0)
 
     def __bool__(self) -> bool:
         return self._b is not None or bool(self._l)
@@ -69,13 +80,20 @@ class Track:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<Track of {len(self)} fixes, {len(self.packed())} bytes packed>"
+        return f"<Track of {len(self)} fixes>"
+
+    def __sizeof__(self) -> int:
+        """With its buffer and list part, so `sys.getsizeof` tells what a track holds."""
+        size = object.__sizeof__(self) + (sys.getsizeof(self._b) if self._b is not None else 0)
+        if self._l is not None:
+            size += sys.getsizeof(self._l) + sum(
+                sys.getsizeof(f) + sum(sys.getsizeof(x) for x in f) for f in self._l)
+        return size
 
     def packed(self) -> bytes:
-        """The packed form (header and bits); packs the track if it is a list."""
-        if self._l is not None:
-            self._pack(self._l)
-        return bytes(self._b) if self._b is not None else b""
+        """The packed form (header and bits), the list part packed first."""
+        self._flush()
+        return self._b if self._b is not None else b""
 
     @classmethod
     def from_packed(cls, data: bytes) -> Track:
@@ -83,61 +101,114 @@ class Track:
         if data:
             if len(data) < HEAD_SIZE:
                 raise ValueError(f"track: {len(data)} bytes is shorter than its header")
-            t._b = bytearray(data)
+            t._b = bytes(data)
         return t
 
-    def _pack(self, fixes: Sequence[Sequence[Any]]) -> None:
-        self._b, self._l, self._run = None, None, 0
-        for ts, lat, lon in fixes:
-            self._append(ts, round(lat * SCALE), round(lon * SCALE))
+    def _flush(self) -> None:
+        fl = self._l
+        self._l, self._run = None, 0
+        if fl:
+            self._extend([(ts, round(lat * SCALE), round(lon * SCALE)) for ts, lat, lon in fl])
 
-    def _append(self, ts: int, qlat: int, qlon: int) -> None:
+    def _extend(self, fixes: Sequence[tuple[int, int, int]]) -> None:
+        """Append fixes later than the last one: (ts, lat, lon), lat and lon in 1e-6 degree."""
         b = self._b
+        first = 0
         if b is None:
-            self._b = bytearray(
-                _HEAD.pack(1, ts, qlat, qlon, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0, 0)
-            )
-            return
-        # The coder (`_put`, inlined three times: this is the hot path).
+            ts, qlat, qlon = fixes[0]
+            b = _HEAD.pack(
+                1, ts, qlat, qlon, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0, 0,
+                0, 0, 0, _A0, _A0, _A0, 0, 1, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0)
+            first = 1
+        # An immutable `bytes`, made anew at each append: a copy of a kilobyte or two
+        # costs less than the eighth a bytearray keeps spare to grow.
+        out = bytearray()
+        resumed: bytes | None = None
+        # The coder, inlined three times (this is the hot path): a zero flag, then an
+        # adaptive Rice code of the zigzagged value less one (`_raw` if too large).
         (n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo,
-         code, bits) = _HEAD.unpack_from(b)
-        dt = ts - last
-        v = dt - dt0
-        if v == 0:
-            code <<= 1
-            bits += 1
-            at -= at >> _SHIFT
-        else:
-            c, m, at = _put(v, at)
-            code = (code << m) | c
-            bits += m
-        dlat = qlat - lat1
-        v = dlat - dlat0
-        if v == 0:
-            code <<= 1
-            bits += 1
-            ala -= ala >> _SHIFT
-        else:
-            c, m, ala = _put(v, ala)
-            code = (code << m) | c
-            bits += m
-        dlon = qlon - lon1
-        v = dlon - dlon0
-        if v == 0:
-            code <<= 1
-            bits += 1
-            alo -= alo >> _SHIFT
-        else:
-            c, m, alo = _put(v, alo)
-            code = (code << m) | c
-            bits += m
-        if bits >= 8:  # whole bytes go to the buffer, the rest waits in the header
+         code, bits) = _TAIL.unpack_from(b)
+        for j in range(first, len(fixes)):
+            ts, qlat, qlon = fixes[j]
+            dt = ts - last
+            v = dt - dt0
+            if v == 0:
+                code <<= 1
+                bits += 1
+                at -= at >> _SHIFT
+            else:
+                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
+                k = ((at >> _SHIFT) | 1).bit_length() - 1
+                at += u - (at >> _SHIFT)
+                if at > _A_MAX:
+                    at = _A_MAX
+                m = (u >> k) + 2 + k
+                if m - k < _QMAX + 2:
+                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
+                else:
+                    c, m = _raw(u)
+                    code = (code << m) | c
+                bits += m
+            dlat = qlat - lat1
+            v = dlat - dlat0
+            if v == 0:
+                code <<= 1
+                bits += 1
+                ala -= ala >> _SHIFT
+            else:
+                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
+                k = ((ala >> _SHIFT) | 1).bit_length() - 1
+                ala += u - (ala >> _SHIFT)
+                if ala > _A_MAX:
+                    ala = _A_MAX
+                m = (u >> k) + 2 + k
+                if m - k < _QMAX + 2:
+                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
+                else:
+                    c, m = _raw(u)
+                    code = (code << m) | c
+                bits += m
+            dlon = qlon - lon1
+            v = dlon - dlon0
+            if v == 0:
+                code <<= 1
+                bits += 1
+                alo -= alo >> _SHIFT
+            else:
+                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
+                k = ((alo >> _SHIFT) | 1).bit_length() - 1
+                alo += u - (alo >> _SHIFT)
+                if alo > _A_MAX:
+                    alo = _A_MAX
+                m = (u >> k) + 2 + k
+                if m - k < _QMAX + 2:
+                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
+                else:
+                    c, m = _raw(u)
+                    code = (code << m) | c
+                bits += m
+            n += 1
+            last, dt0, lat1, dlat0, lon1, dlon0 = ts, dt, qlat, dlat, qlon, dlon
+            if bits >= 64 or not n % _RESUME_EVERY:
+                rest = bits & 7
+                out += (code >> rest).to_bytes(bits >> 3, "big")
+                code &= (1 << rest) - 1
+                bits = rest
+                if not n % _RESUME_EVERY:
+                    resumed = _RESUME.pack(n, ts, dt, qlat, dlat, qlon, dlon, at, ala, alo,
+                                           ((len(b) - HEAD_SIZE + len(out)) << 3) + bits)
+        if bits >= 8:  # whole bytes go to the stream, the rest waits in the header
             rest = bits & 7
-            b += (code >> rest).to_bytes(bits >> 3, "big")
+            out += (code >> rest).to_bytes(bits >> 3, "big")
             code &= (1 << rest) - 1
             bits = rest
-        _HEAD.pack_into(b, 0, n + 1, t0, lat0, lon0, ts, dt, qlat, dlat, qlon, dlon,
-                        at, ala, alo, code, bits)
+        tail = _TAIL.pack(n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala,
+                          alo, code, bits)
+        if resumed is None:
+            self._b = b"".join((tail, memoryview(b)[_TAIL.size:], out))
+        else:
+            self._b = b"".join((tail, memoryview(b)[_TAIL.size:_RESUME_AT], resumed,
+                                memoryview(b)[HEAD_SIZE:], out))
 
 
 def new() -> Track:
@@ -148,88 +219,133 @@ def new() -> Track:
 FixList = Track
 
 
-def _zigzag(v: int) -> int:
-    return v << 1 if v >= 0 else ((-v) << 1) - 1
-
-
-def _put(v: int, a: int) -> tuple[int, int, int]:
-    """(code, length in bits, new coder state) for one delta-of-delta."""
-    if v == 0:
-        return 0, 1, a - (a >> _SHIFT)
-    u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2  # zigzag, less the zero
-    k = (a >> _SHIFT).bit_length() - 1
-    if k < 0:
-        k = 0
-    a += u - (a >> _SHIFT)
-    if a > _A_MAX:
-        a = _A_MAX
-    q = u >> k
-    if q < _QMAX:  # flag, q zeros, a one, k low bits
-        n = q + 2 + k
-        return (1 << (n - 1)) | (1 << k) | (u & ((1 << k) - 1)), n, a
-    size = u.bit_length()  # flag, _QMAX zeros, 7 bits of size, the value
+def _raw(u: int) -> tuple[int, int]:
+    """(code, length) of a value too large for its Rice code: flag, _QMAX zeros, 7 bits
+    of size, the value."""
+    size = u.bit_length()
     n = 1 + _QMAX + 7 + size
-    return (1 << (n - 1)) | (size << size) | u, n, a
+    return (1 << (n - 1)) | (size << size) | u, n
 
 
-def _unpacked(b: bytes | bytearray) -> Iterator[tuple[int, int, int]]:
-    """(ts, lat, lon) of every fix of a packed track, lat and lon in 1e-6 degree."""
+def _escape(w: int, pos: int) -> tuple[int, int]:
+    """A value written raw: 7 bits of size after the zeros, then the value."""
+    pos -= _QMAX + 7  # at most 1 + 16 + 7 + 66 bits: within the 96 buffered
+    size = (w >> pos) & 127
+    pos -= size
+    return (w >> pos) & ((1 << size) - 1), pos
+
+
+def _scan(
+    b: bytes, until: int = _END, cut: int | None = None, resume: bool = False,
+    front: int | None = None,
+) -> tuple[Window, bytes | None]:
+    """The fixes of a packed track, up to the first after `until`, and:
+    with `cut`, the packed track of the fixes before the first at or after `cut` (None
+    if there are none); with `front`, instead of the fixes, the packed track of the
+    fixes at or after `front` (None if there are none). With `resume`, from the resume
+    point's fix on."""
     head = _HEAD.unpack_from(b)
-    n, ts, lat, lon, code, bits = head[0], head[1], head[2], head[3], head[13], head[14]
-    yield ts, lat, lon
+    n, t0, lat0, lon0, code, bits = head[0], head[1], head[2], head[3], head[13], head[14]
     tail = bytes([code << (8 - bits)]) if bits else b""
-    data = bytes(b[HEAD_SIZE:]) + tail + bytes(_REFILL // 8)
-    bi, w, pos = 0, 0, 0
-    dt = dlat = dlon = 0
-    a = [_A0, _A0, _A0]
-    for _ in range(n - 1):
-        d = [0, 0, 0]
-        for i in range(3):
-            if pos < 96:
-                w = ((w & ((1 << pos) - 1)) << _REFILL) | int.from_bytes(
-                    data[bi:bi + _REFILL // 8], "big")
-                pos += _REFILL
-                bi += _REFILL // 8
-            ai = a[i]
-            pos -= 1
-            if not (w >> pos) & 1:
-                a[i] = ai - (ai >> _SHIFT)
-                continue
+    data = bytes(b[HEAD_SIZE:]) + tail + _PAD
+    if resume:
+        first, ts, dt, lat, dlat, lon, dlon, at, ala, alo, start = head[22:]
+    else:
+        first, ts, lat, lon = 1, t0, lat0, lon0
+        dt, dlat, dlon, at, ala, alo, start = head[15:22]
+    bi = start >> 3
+    w = int.from_bytes(data[bi:bi + _REFILL // 8], "big")
+    pos = _REFILL - (start & 7)
+    bi += _REFILL // 8
+    found = [[ts, lat / SCALE, lon / SCALE]]
+    kept: bytes | None = None
+    if cut is not None and ts >= cut:
+        cut = None
+    if front is not None and ts >= front:
+        return found, b
+    for i in range(first, n):
+        if ts > until:
+            break
+        if cut is not None:
+            was = (ts, dt, lat, dlat, lon, dlon, at, ala, alo, bi * 8 - pos)
+        if pos < 3 * 96:  # room for three codes
+            w = ((w & ((1 << pos) - 1)) << _REFILL) | int.from_bytes(
+                data[bi:bi + _REFILL // 8], "big")
+            pos += _REFILL
+            bi += _REFILL // 8
+        # The decoder for one delta-of-delta, inlined three times.
+        pos -= 1
+        if (w >> pos) & 1:
             zeros = pos - (w & ((1 << pos) - 1)).bit_length()
             if zeros < _QMAX:
-                k = (ai >> _SHIFT).bit_length() - 1
-                if k < 0:
-                    k = 0
+                k = ((at >> _SHIFT) | 1).bit_length() - 1
                 pos -= zeros + 1 + k
                 u = (zeros << k) | ((w >> pos) & ((1 << k) - 1))
-            else:  # at most 1 + 16 + 7 + 66 bits: within the 96 buffered
-                pos -= _QMAX + 7
-                size = (w >> pos) & 127
-                pos -= size
-                u = (w >> pos) & ((1 << size) - 1)
-            ai += u - (ai >> _SHIFT)
-            a[i] = ai if ai <= _A_MAX else _A_MAX
-            u += 1
-            d[i] = u >> 1 if not u & 1 else -((u + 1) >> 1)
-        dt += d[0]
-        dlat += d[1]
-        dlon += d[2]
+            else:
+                u, pos = _escape(w, pos)
+            at += u - (at >> _SHIFT)
+            if at > _A_MAX:
+                at = _A_MAX
+            dt += (u + 1) >> 1 if u & 1 else -((u + 2) >> 1)
+        else:
+            at -= at >> _SHIFT
+        pos -= 1
+        if (w >> pos) & 1:
+            zeros = pos - (w & ((1 << pos) - 1)).bit_length()
+            if zeros < _QMAX:
+                k = ((ala >> _SHIFT) | 1).bit_length() - 1
+                pos -= zeros + 1 + k
+                u = (zeros << k) | ((w >> pos) & ((1 << k) - 1))
+            else:
+                u, pos = _escape(w, pos)
+            ala += u - (ala >> _SHIFT)
+            if ala > _A_MAX:
+                ala = _A_MAX
+            dlat += (u + 1) >> 1 if u & 1 else -((u + 2) >> 1)
+        else:
+            ala -= ala >> _SHIFT
+        pos -= 1
+        if (w >> pos) & 1:
+            zeros = pos - (w & ((1 << pos) - 1)).bit_length()
+            if zeros < _QMAX:
+                k = ((alo >> _SHIFT) | 1).bit_length() - 1
+                pos -= zeros + 1 + k
+                u = (zeros << k) | ((w >> pos) & ((1 << k) - 1))
+            else:
+                u, pos = _escape(w, pos)
+            alo += u - (alo >> _SHIFT)
+            if alo > _A_MAX:
+                alo = _A_MAX
+            dlon += (u + 1) >> 1 if u & 1 else -((u + 2) >> 1)
+        else:
+            alo -= alo >> _SHIFT
         ts += dt
         lat += dlat
         lon += dlon
-        yield ts, lat, lon
-
-
-def _fixes(t: Track) -> Iterator[Fix]:
-    if t._l is not None:
-        yield from t._l
-    elif t._b is not None:
-        for ts, lat, lon in _unpacked(t._b):
-            yield [ts, lat / SCALE, lon / SCALE]
+        if front is None:  # a front cut needs only the state at the cut
+            found.append([ts, lat / SCALE, lon / SCALE])
+        if cut is not None and ts >= cut:
+            used = was[-1]
+            rest = used & 7
+            part = data[used >> 3] >> (8 - rest) if rest else 0
+            kept = _HEAD.pack(i, t0, lat0, lon0, *was[:-1], part, rest, *head[15:22],
+                              i, *was) + b[HEAD_SIZE:HEAD_SIZE + (used >> 3)]
+            cut = None
+        elif front is not None and ts >= front:
+            used = bi * 8 - pos
+            state = (dt, dlat, dlon, at, ala, alo)
+            resumed = head[22:]
+            if resumed[0] <= i:  # the resume point is cut off: resume at the new first fix
+                resumed = (i + 1, ts, dt, lat, dlat, lon, dlon, at, ala, alo, used)
+            kept = _HEAD.pack(n - i, ts, lat, lon, *head[4:15], *state, used & 7,
+                              resumed[0] - i, *resumed[1:10],
+                              resumed[10] - ((used >> 3) << 3)) + b[HEAD_SIZE + (used >> 3):]
+            return found, kept
+    return found, kept
 
 
 def _all(t: Track) -> Window:
-    return t._l if t._l is not None else list(_fixes(t))
+    return between(t, -_END, _END)
 
 
 def _ts(fix: Sequence[Any]) -> int:
@@ -240,42 +356,58 @@ def _ts(fix: Sequence[Any]) -> int:
 def insert(fixes: Track, ts_ms: int, lat: float, lon: float) -> bool:
     """Insert in time order; False if a fix with this ts is already there."""
     qlat, qlon = round(lat * SCALE), round(lon * SCALE)
-    fl = fixes._l
+    fl, b = fixes._l, fixes._b
     if fl is None:
-        b = fixes._b
         if b is None or _LAST_TS.unpack_from(b, 20)[0] < ts_ms:  # the common case: in order
-            fixes._append(ts_ms, qlat, qlon)
+            fixes._extend(((ts_ms, qlat, qlon),))
             return True
-        fl = fixes._l = list(_fixes(fixes))  # a late fix: hold a list until in order again
-        fixes._b, fixes._run = None, 0
+        return _late(fixes, b, ts_ms, [ts_ms, qlat / SCALE, qlon / SCALE])
     fix = [ts_ms, qlat / SCALE, qlon / SCALE]
-    if not fl or fl[-1][0] < ts_ms:
+    if fl[-1][0] < ts_ms:
         fl.append(fix)
         fixes._run += 1
         if fixes._run >= REPACK_AFTER:
-            fixes._pack(fl)
+            fixes._flush()
         return True
     fixes._run = 0
-    i = bisect_left(fl, ts_ms, key=_ts)
-    if i < len(fl) and fl[i][0] == ts_ms:
+    if fl[0][0] <= ts_ms:
+        i = bisect_left(fl, ts_ms, key=_ts)
+        if fl[i][0] == ts_ms:
+            return False
+        fl.insert(i, fix)
+        return True
+    if b is None or _LAST_TS.unpack_from(b, 20)[0] < ts_ms:
+        fl.insert(0, fix)
+        return True
+    return _late(fixes, b, ts_ms, fix)
+
+
+def _late(fixes: Track, b: bytes, ts_ms: int, fix: Fix) -> bool:
+    """A fix older than the last packed one: cut the packed part before it and move the
+    fixes from there on to the list part."""
+    resume = _RESUME.unpack_from(b, _RESUME_AT)[1] < ts_ms
+    found, kept = _scan(b, cut=ts_ms, resume=resume)
+    i = bisect_left(found, ts_ms, key=_ts)  # the first fix at or after ts_ms
+    if found[i][0] == ts_ms:
         return False
-    fl.insert(i, fix)
+    fixes._b = kept
+    fixes._l = [fix] + found[i:] + (fixes._l or [])
+    fixes._run = 0
     return True
 
 
 def between(fixes: Track, start_ms: int, end_ms: int) -> Window:
     """Fixes with start_ms <= ts <= end_ms, in time order."""
-    if fixes._l is not None:
-        fl = fixes._l
-        return fl[bisect_left(fl, start_ms, key=_ts):bisect_right(fl, end_ms, key=_ts)]
     found: Window = []
-    if fixes._b is None:
-        return found
-    for ts, lat, lon in _unpacked(fixes._b):
-        if ts > end_ms:
-            break
-        if ts >= start_ms:
-            found.append([ts, lat / SCALE, lon / SCALE])
+    b = fixes._b
+    if b is not None and start_ms <= _LAST_TS.unpack_from(b, 20)[0]:
+        resume = _RESUME.unpack_from(b, _RESUME_AT)[1] <= start_ms
+        scanned = _scan(b, until=end_ms, resume=resume)[0]
+        lo = bisect_left(scanned, start_ms, key=_ts)
+        found = scanned[lo:bisect_right(scanned, end_ms, lo=lo, key=_ts)]
+    fl = fixes._l
+    if fl:
+        found += fl[bisect_left(fl, start_ms, key=_ts):bisect_right(fl, end_ms, key=_ts)]
     return found
 
 
@@ -310,30 +442,25 @@ def nearest(fixes: Track, ts_ms: int, within_ms: int) -> Fix | None:
 
 def span(fixes: Track) -> tuple[int, int] | None:
     """(first ts, last ts), or None for an empty track."""
-    if fixes._l is not None:
-        return (fixes._l[0][0], fixes._l[-1][0]) if fixes._l else None
-    if fixes._b is None:
-        return None
-    head = _HEAD.unpack_from(fixes._b)
-    return head[1], head[4]
+    b, fl = fixes._b, fixes._l
+    if b is None:
+        return (fl[0][0], fl[-1][0]) if fl else None
+    head = _HEAD.unpack_from(b)
+    return head[1], (fl[-1][0] if fl else head[4])
 
 
 def drop_before(fixes: Track, ts_ms: int) -> None:
     """Forget fixes older than ts_ms."""
-    fl = fixes._l
-    if fl is not None:
-        if fl and fl[0][0] < ts_ms:
-            del fl[: bisect_left(fl, ts_ms, key=_ts)]
-        if not fl:
-            fixes._l = None
-        return
     b = fixes._b
-    if b is None or _HEAD.unpack_from(b)[1] >= ts_ms:
-        return
-    if _LAST_TS.unpack_from(b, 20)[0] < ts_ms:
+    if b is not None:
+        if _FIRST_TS.unpack_from(b, 4)[0] >= ts_ms:
+            return
+        if _LAST_TS.unpack_from(b, 20)[0] >= ts_ms:
+            fixes._b = _scan(b, front=ts_ms)[1]
+            return
         fixes._b = None
-        return
-    kept = [(t, lat, lon) for t, lat, lon in _unpacked(b) if t >= ts_ms]
-    fixes._b = None
-    for t, lat, lon in kept:
-        fixes._append(t, lat, lon)
+    fl = fixes._l
+    if fl:
+        del fl[: bisect_left(fl, ts_ms, key=_ts)]
+        if not fl:
+            fixes._l, fixes._run = None, 0

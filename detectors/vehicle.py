@@ -41,13 +41,10 @@ class VehicleDetector:
             if track.insert(state["fixes"], ts, event["lat"], event["lon"]):
                 day = ctx.zone.local_day(ts)
                 upto = state.get("decided_upto")
-                days = state.setdefault("days", [])
+                days = state.get("days", ())
                 if (upto is None or day > upto) and day not in days:
-                    days.append(day)
-                    days.sort()
+                    state["days"] = sorted((*days, day))  # a list of just its size
                     self._set_next(state, ctx)
-                elif not days:
-                    del state["days"]
             return state
         txn = event["txn_id"]
         if txn in state.get("pending", ()) or txn in state.get("done", ()):
