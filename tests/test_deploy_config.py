@@ -46,10 +46,11 @@ HISTOGRAM_METRICS: frozenset[str] = frozenset({"sunlight_event_lag_seconds"})
 # Series that Prometheus itself makes for every target.
 SYNTHETIC_SERIES: frozenset[str] = frozenset({"up"})
 
-KAFKA_TOPICS = ("gps", "fuel", "payments", "reviews", "registry", "alerts", "dlq")
+KAFKA_TOPICS = ("gps", "fuel", "payments", "reviews", "registry", "routed", "alerts", "dlq")
 WORKER_METRICS_PORT = 9101
 SEVERITIES = {"info", "warning", "critical"}
-DUMMY_ENV = {"REDIS_PASSWORD": "test-only-redis", "GRAFANA_ADMIN_PASSWORD": "test-only-grafana"}
+DUMMY_ENV = {"REDIS_PASSWORD": "test-only-redis", "GRAFANA_ADMIN_PASSWORD": "test-only-grafana",
+             "SUNLIGHT_AUDIT_KEY": "test-only-audit-key"}
 
 
 def queryable_series() -> set[str]:
@@ -268,6 +269,12 @@ def test_topics_created_by_one_shot_job(compose: dict[str, Any]) -> None:
     loop = re.search(r"for t in ([\w ]+); do", script)
     assert loop is not None
     assert set(loop.group(1).split()) == set(KAFKA_TOPICS)
+    # every topic the code uses (streams/topics.py), the audit anchors on their own line
+    from streams.topics import ALL_TOPICS
+
+    assert set(ALL_TOPICS) == set(KAFKA_TOPICS) | {"audit"}
+    assert re.search(r'--topic "\$\$\{TOPIC_PREFIX\}audit" --partitions 1 ', script)
+    assert "retention.ms=-1" in script
 
 
 def test_redis_aof_and_password(compose: dict[str, Any]) -> None:
@@ -292,7 +299,7 @@ def test_no_secret_in_compose(compose: dict[str, Any]) -> None:
             if secret_key.search(key) and value is not None:
                 assert str(value).startswith("${"), f"{name}.{key} holds a literal secret"
     required = re.findall(r"\$\{(\w+):\?", COMPOSE_FILE.read_text(encoding="utf-8"))
-    assert {"REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} <= set(required)
+    assert {"REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "SUNLIGHT_AUDIT_KEY"} <= set(required)
 
 
 def test_ops_services_mount_their_configs(compose: dict[str, Any]) -> None:
