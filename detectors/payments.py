@@ -182,6 +182,6 @@ class PayeeDetector:
             state.pop("payments", None)
         death = state.get("death")
         if death is not None and not pays:
-            kept = int(rule.num("death_kept_days")) * DAY_MS
+            kept = int(ctx.config.rule(PAD).num("death_kept_days")) * DAY_MS
             if death["recorded"] < ctx.watermark_ms - kept:
                 del state["death"]

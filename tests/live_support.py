@@ -96,7 +96,7 @@ class LiveSystem:
                 break  # every worker has died: the log tail will say why
             time.sleep(0.5)
         # Not a pause for "anything extra": wait until nothing more can come, then read back.
-        self.wait_drained(timeout_s=max(30.0, deadline - time.monotonic()))
+        self.wait_drained(timeout_s=max(120.0, deadline - time.monotonic()))
         return self.alerts()
 
     def progress(self) -> tuple[float, ...] | None:

@@ -50,7 +50,8 @@ SYNTHETIC_SERIES: frozenset[str] = frozenset({"up"})
 
 WORKER_METRICS_PORT = 9101
 SEVERITIES = {"info", "warning", "critical"}
-DUMMY_ENV = {"REDIS_PASSWORD": "test-only-redis", "GRAFANA_ADMIN_PASSWORD": "test-only-grafana"}
+DUMMY_ENV = {"REDIS_PASSWORD": "test-only-redis", "GRAFANA_ADMIN_PASSWORD": "test-only-grafana",
+             "SUNLIGHT_AUDIT_KEY": "test-only-audit-key"}
 
 
 def queryable_series() -> set[str]:
@@ -268,7 +269,10 @@ def test_topics_created_by_one_shot_job(compose: dict[str, Any]) -> None:
     assert job["environment"]["TOPIC_PREFIX"] == "${SUNLIGHT_TOPIC_PREFIX:-sunlight.}"
     loops = re.findall(r"for t in ([\w ]+); do", script)
     created = {t for loop in loops for t in loop.split()}
-    assert created == set(ALL_TOPICS)  # every topic the engine uses, no more
+    # every topic the code uses (streams/topics.py), the audit anchors on their own line
+    assert created | {"audit"} == set(ALL_TOPICS) and "audit" not in created
+    assert re.search(r'--topic "\$\$\{TOPIC_PREFIX\}audit" --partitions 1 ', script)
+    assert "retention.ms=-1" in script
     # Reference facts and checkpoints are kept for ever: compacted, never deleted by age.
     blocks = re.findall(r"for t in ([\w ]+); do(.*?)done", script, re.S)
     kept = {t for names, body in blocks if "cleanup.policy=compact" in body
@@ -298,7 +302,7 @@ def test_no_secret_in_compose(compose: dict[str, Any]) -> None:
             if secret_key.search(key) and value is not None:
                 assert str(value).startswith("${"), f"{name}.{key} holds a literal secret"
     required = re.findall(r"\$\{(\w+):\?", COMPOSE_FILE.read_text(encoding="utf-8"))
-    assert {"REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} <= set(required)
+    assert {"REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "SUNLIGHT_AUDIT_KEY"} <= set(required)
 
 
 def test_ops_services_mount_their_configs(compose: dict[str, Any]) -> None:
