@@ -36,6 +36,9 @@ function applyLang() {
   document.querySelectorAll("[data-p]").forEach((e) => { e.textContent = t(e.dataset.p); });
   document.querySelectorAll("[data-p-ph]").forEach((e) => { e.placeholder = t(e.dataset.pPh); });
   document.title = lang === "en" ? "Sunlight · public" : "阳光公示 · 一键举报";
+  const receipt = $("report-receipt").dataset.receipt, status = $("lookup-status").dataset.status;
+  if (receipt) $("report-receipt").textContent = `${t("receipt")} ${receipt}`;
+  if (status) $("lookup-status").textContent = t(`st_${status}`);
   render();
 }
 
