@@ -464,7 +464,9 @@ def main(out: Path | None = None, quick: bool = False,
             for n, row in w.items():
                 print(f"replay --workers {n}: {row['events_per_s']:,.0f} ev/s "
                       f"({row['wall_s']:.1f} s, {row['cpu_s']:.1f} CPU s, speed-up "
-                      f"{row['speedup']:.2f})", flush=True)
+                      f"{row['speedup']:.2f}); critical path {row['critical_cpu_s']:.1f} "
+                      f"CPU s: {row['events_per_critical_cpu_s']:,.0f} ev/s, speed-up "
+                      f"{row['speedup_free_cores']:.2f} on free cores", flush=True)
         for vehicles in ((1000,) if quick else (1000, 10_000)) if "memory" in only else ():
             m = bench_memory(vehicles)
             results[f"memory_{vehicles}"] = m
