@@ -90,6 +90,7 @@ class Decoded:
     lines: int
     events: Counter[str]
     rejects: list[tuple[int, str, str, bytes]]  # (line in chunk, reason, class, raw)
+    cpu_s: float = 0.0
 
 
 class _ChunkReplay(Replay):
@@ -133,6 +134,7 @@ def _decode(args: tuple[Chunk, int, Path]) -> Decoded:
     """Decode one chunk; write its clock (every good event's ts and shard, -1 for the
     shared ones) once, and the events themselves once each, to their shard's file."""
     chunk, shards, tmp = args
+    began = time.process_time()
     config, config_dir = _config()
     replay = _ChunkReplay(config, config_dir)
     with open(chunk.path, "rb") as f:
@@ -175,7 +177,8 @@ def _decode(args: tuple[Chunk, int, Path]) -> Decoded:
         stamps.tofile(f)
         owners.tofile(f)
     lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-    return Decoded(chunk.file, chunk.index, lines, Counter(events), replay.kept)
+    return Decoded(chunk.file, chunk.index, lines, Counter(events), replay.kept,
+                   time.process_time() - began)
 
 
 # --- 2. run ---------------------------------------------------------------------------
@@ -217,8 +220,10 @@ def _ts(item: Any) -> int:
     return item if type(item) is int else item["ts_ms"]  # type: ignore[no-any-return]
 
 
-def _run_shard(args: tuple[int, int, list[list[str]], Path, int | None]) -> Path:
+def _run_shard(args: tuple[int, int, list[list[str]], Path, int | None]
+               ) -> tuple[Path, float]:
     shard, shards, files, tmp, until_ms = args
+    began = time.process_time()
     config, config_dir = _config()
     engine = Replay(config, config_dir).engine
     engine.clock_end = until_ms
@@ -269,7 +274,7 @@ def _run_shard(args: tuple[int, int, list[list[str]], Path, int | None]) -> Path
     path = tmp / f"alerts-{shard}"
     with open(path, "wb") as f:
         pickle.dump(out, f, protocol=pickle.HIGHEST_PROTOCOL)
-    return path
+    return path, time.process_time() - began
 
 
 # --- the whole ------------------------------------------------------------------------
@@ -305,8 +310,9 @@ def _plain(path: Path, tmp: Path, n: int) -> Path:
     return dst
 
 
-def _plain_task(args: tuple[Path, Path, int]) -> Path:
-    return _plain(*args)
+def _plain_task(args: tuple[Path, Path, int]) -> tuple[Path, float]:
+    began = time.process_time()
+    return _plain(*args), time.process_time() - began
 
 
 def replay_parallel(
@@ -321,13 +327,14 @@ def replay_parallel(
 ) -> ReplayStats:
     """Replay `paths` over `workers` processes; the alerts and order of one process."""
     stats = ReplayStats()
-    start = time.perf_counter()
+    start, began = time.perf_counter(), time.process_time()
     # fork: the pool processes inherit the loaded configuration and modules
     ctx = multiprocessing.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="sunlight-replay-", dir=tmp_root) as name, \
             ctx.Pool(workers, _init, (config, config_dir)) as pool:
         tmp = Path(name)
-        plain = pool.map(_plain_task, [(p, tmp, n) for n, p in enumerate(paths)])
+        unpacked = pool.map(_plain_task, [(p, tmp, n) for n, p in enumerate(paths)])
+        plain = [path for path, _ in unpacked]
         chunks = _chunks(paths, plain, workers)
         decoded = pool.map(_decode, [(c, workers, tmp) for c in chunks])
         _account(decoded, chunks, stats, dlq)
@@ -337,7 +344,7 @@ def replay_parallel(
         results = pool.map(_run_shard, [(j, workers, files, tmp, until_ms)
                                         for j in range(workers)])
         tagged: list[tuple[Tag, bytes]] = []
-        for path in results:
+        for path, _ in results:
             with open(path, "rb") as f:
                 tagged += pickle.load(f)
     tagged.sort(key=lambda t: t[0])
@@ -345,6 +352,12 @@ def replay_parallel(
         stats.alerts[orjson.loads(line)["detector"]] += 1
         out.write(line + b"\n")
     stats.seconds = time.perf_counter() - start
+    # The wall time this run would take on `workers` free cores: each phase lasts as
+    # long as its longest process (or its share of the work, when tasks outnumber them).
+    phases = [[cpu for _, cpu in unpacked], [d.cpu_s for d in decoded],
+              [cpu for _, cpu in results]]
+    stats.critical_cpu_s = time.process_time() - began + sum(
+        max(max(cpus), sum(cpus) / workers) for cpus in phases if cpus)
     return stats
 
 

@@ -42,6 +42,7 @@ class ReplayStats:
     rejects: Counter[str] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    critical_cpu_s: float | None = None  # --workers: the CPU time of the longest path
 
     @property
     def total_events(self) -> int:
@@ -50,6 +51,9 @@ class ReplayStats:
     def summary(self) -> str:
         rate = self.total_events / self.seconds if self.seconds > 0 else 0.0
         lines = [f"events: {self.total_events:,} in {self.seconds:.2f} s ({rate:,.0f}/s)"]
+        if self.critical_cpu_s is not None:
+            lines.append(f"critical path: {self.critical_cpu_s:.2f} CPU s (the wall time "
+                         "on free cores, one per worker)")
         lines += [f"  {k:<10} {n:>10,}" for k, n in sorted(self.events.items())]
         lines.append(f"rejected: {sum(self.rejects.values()):,}")
         lines += [f"  {n:>6,}  {r}" for r, n in self.rejects.most_common()]
