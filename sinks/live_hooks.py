@@ -78,14 +78,24 @@ def build_live_hooks(settings: Any, calendar: Any, zone: str, sinks: Any) -> Liv
     escalation alerts through the worker's own alert sinks) and the fleet publisher."""
     from pathlib import Path
 
+    from sinks.audit_anchor import KafkaAnchor
     from sinks.cases.config import CasesConfig
+    from sinks.redis_client import async_redis
+    from streams.kafka_options import aiokafka_options
 
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = async_redis(settings.redis_url, settings.redis_tls_ca, decode_responses=True)
     prefix = settings.redis_prefix
     cases_path = Path(settings.config_dir) / "cases.yaml"
     desk = None
-    if cases_path.exists():
+    key = settings.secret("audit_key")
+    if cases_path.exists() and not key:
+        # Routing and escalation are case actions, written to the keyed audit ledger.
+        log.warning("case desk off: SUNLIGHT_AUDIT_KEY is not set (the audit ledger needs "
+                    "it); alerts are not routed or escalated by this worker")
+    elif cases_path.exists():
+        anchor = KafkaAnchor(settings.kafka_bootstrap, settings.topic("audit"),
+                             aiokafka_options(settings))
         desk = CaseDesk(redis, prefix, CasesConfig.load(cases_path), calendar, zone,
-                        add_alerts=sinks.add)
+                        add_alerts=sinks.add, audit_key=key.encode(), anchor=anchor)
     fleet = FleetPublisher(redis, prefix, calendar, zone)
     return LiveHooks(redis, prefix, desk, fleet)

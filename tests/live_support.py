@@ -61,6 +61,7 @@ class LiveSystem:
             SUNLIGHT_KAFKA_BOOTSTRAP=self.bootstrap,
             SUNLIGHT_REDIS_URL=self.redis_server.url,
             SUNLIGHT_APP_ID=self.app_id,
+            SUNLIGHT_AUDIT_KEY="test-only-audit-key",  # the case desk writes the ledger
             SUNLIGHT_METRICS_PORT=str(free_port()),
             SUNLIGHT_DATA_DIR=str(self.log_dir / f"worker-{n}"),
             SUNLIGHT_ENGINE_IDLE_ADVANCE_S="5",

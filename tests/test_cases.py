@@ -63,7 +63,8 @@ async def setup(redis_url: str) -> tuple[str, aioredis.Redis, RedisAlertStore, C
     r = aioredis.Redis.from_url(redis_url, decode_responses=True)
     writer = RedisAlertStore(redis_url, prefix=prefix)
     await writer.add_new(ALERTS)
-    desk = CaseDesk(r, prefix, CASES, CALENDAR, add_alerts=writer.add_new)
+    desk = CaseDesk(r, prefix, CASES, CALENDAR, add_alerts=writer.add_new,
+                    audit_key=b"test-only-audit-key")
     return prefix, r, writer, desk
 
 
@@ -119,7 +120,7 @@ def test_routing_deadlines_recusal_and_escalation_by_the_engine_clock(redis_url:
             assert (await desk.tick())[1] == 2  # S-3 and S-4, not the dismissed S-2
             assert not await r.hget(f"{prefix}alert:{WELFARE['alert_id']}", "escalated")
 
-            ledger = AuditLedger(r, prefix)
+            ledger = AuditLedger(r, prefix, hmac_key=b"test-only-audit-key")
             entries = await ledger.entries()
             recusals = [(e["alert_id"], e["note"]) for e in entries if e["action"] == "recuse"]
             assert (WELFARE["alert_id"], "investigator2 recused: own unit 市民政局") in recusals
@@ -204,7 +205,7 @@ def test_four_eyes_recusal_reassign_and_queues_in_the_dashboard(redis_url: str) 
                 assert status == 200 and change["status"] == "confirmed"
                 # confirmed cases leave the deadline queue
                 assert await r.zscore(f"{prefix}idx:deadline", OTHER["alert_id"]) is None
-            assert (await AuditLedger(r, prefix).verify()).ok
+            assert (await AuditLedger(r, prefix, hmac_key=b"test-only-audit-key").verify()).ok
         finally:
             await writer.close()
             await r.aclose()

@@ -182,7 +182,7 @@ def test_case_lifecycle_and_public_report_in_browser(redis_url: str) -> None:
         await writer.add_new([traffic, welfare])
         desk = CaseDesk(r, prefix, CasesConfig.load(ROOT / "config" / "cases.yaml"),
                         load_calendar(ROOT / "config" / "calendar.yaml"),
-                        add_alerts=writer.add_new)
+                        add_alerts=writer.add_new, audit_key=b"test-only-audit-key")
         assert await desk.tick() == (2, 0)
         runner = await start_dashboard(redis_url, prefix, "127.0.0.1", 0,
                                        DashboardConfig.load(), demo=True,

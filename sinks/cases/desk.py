@@ -25,7 +25,7 @@ from redis.asyncio.client import Pipeline
 from detectors.base import alert_id as make_alert_id
 from detectors.calendar import WorkCalendar
 from sinks.alert_index import IndexKeys
-from sinks.audit import ActionRejected, AuditLedger
+from sinks.audit import ActionRejected, Anchor, AuditLedger
 from sinks.cases.config import ESCALATION_DETECTOR, CasesConfig
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,15 @@ def deadline_ms(raised_at: str, severity: str, config: CasesConfig, calendar: Wo
 class CaseDesk:
     def __init__(self, redis: Redis, prefix: str, config: CasesConfig,
                  calendar: WorkCalendar, zone: str = "Asia/Shanghai",
-                 add_alerts: AddAlerts | None = None) -> None:
+                 add_alerts: AddAlerts | None = None, *, audit_key: bytes | None = None,
+                 anchor: Anchor | None = None) -> None:
         self.redis = redis
         self.prefix = prefix
         self.config = config
         self.calendar = calendar
         self.zone = ZoneInfo(zone)
         self.keys = IndexKeys(prefix)
-        self.ledger = AuditLedger(redis, prefix, zone)
+        self.ledger = AuditLedger(redis, prefix, zone, hmac_key=audit_key, anchor=anchor)
         self.add_alerts = add_alerts
         self.clock_key = f"{prefix}engine:clock"
         self.cases_channel = f"{prefix}alerts:cases"
