@@ -29,13 +29,13 @@ def on_asset(payee: str, state: State, event: Event, ctx: Context) -> None:
         "to": event.get("to"),
         "recorded": event["ts_ms"],
     }
-    for pid in sorted(state["payments"], key=lambda p: (state["payments"][p]["ts"], p)):
+    pays = state.get("payments", {})
+    for pid in sorted(pays, key=lambda p: (pays[p]["ts"], p)):
         check(payee, pid, state, ctx)
 
 
 def check(payee: str, pid: str, state: State, ctx: Context) -> None:
-    raised: list[str] = state["raised"].setdefault(RULE, [])
-    if pid in raised:
+    if pid in state.get("raised", {}).get(RULE, ()):
         return
     rule = ctx.config.rule(RULE)
     pay = state["payments"][pid]
@@ -49,7 +49,7 @@ def check(payee: str, pid: str, state: State, ctx: Context) -> None:
             continue
         if asset["to"] is not None and paid > asset["to"]:
             continue
-        raised.append(pid)
+        state.setdefault("raised", {}).setdefault(RULE, []).append(pid)
         ctx.emit(
             RULE,
             pid,

@@ -22,22 +22,27 @@ class KafkaAnchor:
 
     def __init__(self, bootstrap: str, topic: str, client_options: dict[str, Any] | None = None):
         self.topic = topic
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                         **(client_options or {}))
-        self._started = False
+        self.bootstrap = bootstrap
+        self.options = dict(client_options or {})
+        # Made on first use: aiokafka wants a running event loop, and a worker builds its
+        # hooks before the loop runs.
+        self.producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        if not self._started:
-            await self.producer.start()
-            self._started = True
+        if self.producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                                        **self.options)
+            await producer.start()
+            self.producer = producer
 
     async def stop(self) -> None:
-        if self._started:
+        if self.producer is not None:
             await self.producer.stop()
-            self._started = False
+            self.producer = None
 
     async def publish(self, seq: int, digest: str) -> None:
         await self.start()
+        assert self.producer is not None
         value = orjson.dumps({"v": VERSION, "seq": seq, "hash": digest})
         await self.producer.send_and_wait(self.topic, value, key=KEY)
 
