@@ -145,11 +145,11 @@ class LiveEngine:
         self.registry_feed = BroadcastFeed(boot, settings.topic("registry"), self._on_registry,
                                            self.registry_lock, **self.kafka)
         self.fuel_feed = BroadcastFeed(boot, settings.topic("fuel"), self._on_fuel,
-                                       self.fuel_lock, **self.kafka)
+                                       self.fuel_lock, fetch_wait_ms=100, **self.kafka)
         # Invoice uploads are broadcast too: each belongs to its invoice and its project,
         # and a repartition hop would lag it behind its project's clock (see feeds.py).
         self.invoice_feed = BroadcastFeed(boot, settings.topic("invoices"), self._on_invoices,
-                                          self.fuel_lock, **self.kafka)
+                                          self.fuel_lock, fetch_wait_ms=100, **self.kafka)
         self.group_horizon: GroupHorizon = lambda _t, _p, _o, _c: float("inf")
         self.group_behind: Callable[[str, int, int], bool] = lambda _t, _p, _o: False
         self.group_highwater: Callable[[str, int], int | None] = lambda _t, _p: None
