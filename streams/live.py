@@ -527,8 +527,11 @@ class LiveEngine:
             # a backlog that arrives later is not all late.
             # Not idle while a source still has records on the broker for it (a busy
             # worker can leave a partition unread for longer than idle_advance_s).
+            # Nor before the group has fetched each of its topics once: a partition just
+            # restored from a checkpoint has a clock but, for a while, no input yet.
             if (pe.engine.max_ts is not None and pe.idle_for() >= idle_s
-                    and not pe.holding() and not any(map(self.behind(pe), pe.sources))):
+                    and not pe.holding() and not any(map(self.behind(pe), pe.sources))
+                    and all(self.group_highwater(t, p) is not None for t in ENGINE_TOPICS)):
                 target = now if self.clock_end_ms is None else min(now, self.clock_end_ms)
                 out.alerts += pe.engine.advance_to(target)
             if out.alerts or out.processed:
