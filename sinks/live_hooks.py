@@ -37,39 +37,51 @@ async def publish_clock(redis: Redis, prefix: str, watermarks: Mapping[int, int]
 
 
 class LiveHooks:
+    """Runs beside the engine: ``on_tick`` never waits on Redis. One pass at a time
+    publishes the clocks, flushes positions and runs the case desk; a failing pass is
+    logged once per outage (with its cause) and retried on the next tick."""
+
     def __init__(self, redis: Redis, prefix: str, desk: CaseDesk | None,
                  fleet: FleetPublisher | None) -> None:
         self.redis = redis
         self.prefix = prefix
         self.desk = desk
         self.fleet = fleet
-        self._desk_task: asyncio.Task[None] | None = None
+        self.failures = 0  # passes that failed since the last one that succeeded
+        self._marks: dict[int, int] = {}
+        self._task: asyncio.Task[None] | None = None
 
     def on_gps(self, events: Iterable[Mapping[str, Any]]) -> None:
         if self.fleet is not None:
             self.fleet.offer(events)
 
     async def on_tick(self, watermarks: Mapping[int, int]) -> None:
+        self._marks.update(watermarks)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._pass())
+
+    async def _pass(self) -> None:
+        marks, self._marks = self._marks, {}
         try:
-            await publish_clock(self.redis, self.prefix, watermarks)
+            await publish_clock(self.redis, self.prefix, marks)
             if self.fleet is not None:
                 await self.fleet.flush()
-        except Exception:  # a hook must never stop the engine
-            log.exception("live hooks: tick failed")
-        # The desk works beside the engine, never inside its tick: one pass at a time.
-        if self.desk is not None and (self._desk_task is None or self._desk_task.done()):
-            self._desk_task = asyncio.get_running_loop().create_task(self._desk_pass())
-
-    async def _desk_pass(self) -> None:
-        assert self.desk is not None
-        try:
-            await self.desk.tick()
-        except Exception:
-            log.exception("live hooks: case desk pass failed")
+            if self.desk is not None:
+                await self.desk.tick()
+        except Exception as exc:  # a hook must never stop the engine
+            for p, ms in marks.items():  # keep the clocks for the next pass
+                self._marks.setdefault(p, ms)
+            self.failures += 1
+            if self.failures == 1:
+                log.warning("live hooks: pass failed (%r); retrying every tick", exc)
+            return
+        if self.failures:
+            log.info("live hooks: recovered after %d failed passes", self.failures)
+            self.failures = 0
 
     async def close(self) -> None:
-        if self._desk_task is not None:
-            self._desk_task.cancel()
+        if self._task is not None:
+            self._task.cancel()
         await self.redis.aclose()
 
 
@@ -83,7 +95,8 @@ def build_live_hooks(settings: Any, calendar: Any, zone: str, sinks: Any) -> Liv
     from sinks.redis_client import async_redis
     from streams.kafka_options import aiokafka_options
 
-    redis = async_redis(settings.redis_url, settings.redis_tls_ca, decode_responses=True)
+    redis = async_redis(settings.redis_url, settings.redis_tls_ca, decode_responses=True,
+                        socket_connect_timeout=2.0, socket_timeout=5.0)
     prefix = settings.redis_prefix
     cases_path = Path(settings.config_dir) / "cases.yaml"
     desk = None
