@@ -77,7 +77,8 @@ class VehicleDetector:
         fuel_economy.on_timer(key, state, ctx)
         self._prune(state, ctx)
         if not (state["fixes"] or state["pending"] or state["done"] or state["days"]
-                or state.get("fills") or state.get("fuel_months") or state.get("day_km")):
+                or state.get("fills") or state.get("fuel_months") or state.get("day_km")
+                or state.get("fuel_decided")):
             return None
         state["next"] = self._next(state, ctx)
         return state
