@@ -4,7 +4,8 @@ passes the end of the month.
 
 The vehicle state keeps a distance total per local date (`day_km`, the walk over the
 date's fixes, recorded when the date is decided) and the month's transactions
-(`fuel_months`: month -> txn -> [ts, liters]), never a month of fixes.
+(`fuel_months`: month -> txn -> [ts, liters]), never a month of fixes. A decided month is
+kept `late_days` (`fuel_decided`, with its day totals) for transactions delivered late.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from detectors import track
 from detectors.base import Context, State
 from detectors.events import Event
 from detectors.geo import path_km
-from detectors.timeutil import day_to_date
+from detectors.timeutil import DAY_MS, day_to_date
 
 RULE = "fuel_economy_anomaly"
 
@@ -37,10 +38,18 @@ def on_fuel(vehicle_id: str, state: State, event: Event, ctx: Context) -> None:
     if ctx.registry.vehicle_at(vehicle_id, ts) is None:
         return  # no registry record (or no vehicle at all): not counted
     month = month_of(ctx.zone.local_date(ts))
+    entry = [ts, float(event["liters"])]
     if month_end_ms(month, ctx) <= ctx.watermark_ms:
-        return  # the month was decided already
+        # The month was decided: a transaction delivered late re-opens it while its day
+        # totals are kept (`late_days` after its end), so a late feed changes nothing.
+        done = (state.get("fuel_decided") or {}).get(month)
+        if done is not None and event["txn_id"] not in done["txns"] and not done["raised"]:
+            done["txns"][event["txn_id"]] = entry
+            done["raised"] = _decide(vehicle_id, month, done["txns"],
+                                     state.get("day_km") or {}, ctx)
+        return
     months: dict[str, dict[str, list[Any]]] = state.setdefault("fuel_months", {})
-    months.setdefault(month, {})[event["txn_id"]] = [ts, float(event["liters"])]
+    months.setdefault(month, {})[event["txn_id"]] = entry
 
 
 def on_day(
@@ -56,10 +65,17 @@ def on_day(
         state.setdefault("day_km", {})[day_to_date(day).isoformat()] = round(walked, 6)
 
 
+def _late_ms(ctx: Context) -> int:
+    return int(ctx.config.rule(RULE).num("late_days") * DAY_MS)
+
+
 def next_due(state: State, ctx: Context) -> int | None:
-    months = set(state.get("fuel_months") or ())
-    months.update(d[:7] for d in state.get("day_km") or ())
-    return min((month_end_ms(m, ctx) for m in months), default=None)
+    """The next month to decide, or the next decided month whose totals can go."""
+    late = _late_ms(ctx)
+    dues = [month_end_ms(m, ctx) for m in state.get("fuel_months") or ()]
+    kept = set(state.get("fuel_decided") or ()) | {d[:7] for d in state.get("day_km") or ()}
+    dues += [month_end_ms(m, ctx) + late for m in kept]
+    return min(dues, default=None)
 
 
 def on_timer(vehicle_id: str, state: State, ctx: Context) -> None:
@@ -69,10 +85,16 @@ def on_timer(vehicle_id: str, state: State, ctx: Context) -> None:
     day_km: dict[str, float] = state.get("day_km") or {}
     for month in sorted(months):
         if month_end_ms(month, ctx) <= wm:
-            _decide(vehicle_id, month, months.pop(month), day_km, ctx)
-    for d in [d for d in day_km if month_end_ms(d[:7], ctx) <= wm]:
+            txns = months.pop(month)
+            raised = _decide(vehicle_id, month, txns, day_km, ctx)
+            state.setdefault("fuel_decided", {})[month] = {"txns": txns, "raised": raised}
+    late = _late_ms(ctx)
+    decided = state.get("fuel_decided") or {}
+    for month in [m for m in decided if month_end_ms(m, ctx) + late <= wm]:
+        del decided[month]
+    for d in [d for d in day_km if month_end_ms(d[:7], ctx) + late <= wm]:
         del day_km[d]
-    for key in ("fuel_months", "day_km"):
+    for key in ("fuel_months", "day_km", "fuel_decided"):
         if key in state and not state[key]:
             del state[key]
 
@@ -83,11 +105,12 @@ def _decide(
     txns: dict[str, list[Any]],
     day_km: dict[str, float],
     ctx: Context,
-) -> None:
+) -> bool:
+    """Judge the month; True when it raised."""
     rule = ctx.config.rule(RULE)
     liters = sum(t[1] for t in txns.values())
     if liters < rule.num("min_liters"):
-        return
+        return False
     km = sum(v for d, v in day_km.items() if d.startswith(month))
     end = month_end_ms(month, ctx)
     vehicle = ctx.registry.vehicle_at(vehicle_id, end - 1) or {}
@@ -95,7 +118,7 @@ def _decide(
     ratio = 100 * liters / max(km, rule.num("min_km"))
     limit = rule.num("max_ratio") * rated
     if not ratio > limit:
-        return
+        return False
     zone = ctx.zone
     by_day: dict[str, dict[str, Any]] = {}
     for d, v in day_km.items():
@@ -126,3 +149,4 @@ def _decide(
         unit=vehicle.get("unit"),
         district=vehicle.get("district"),
     )
+    return True

@@ -84,7 +84,8 @@ class VehicleDetector:
             if name in state and not state[name]:
                 del state[name]
         if not (fixes or "pending" in state or "done" in state or "days" in state
-                or state.get("fills") or state.get("fuel_months") or state.get("day_km")):
+                or state.get("fills") or state.get("fuel_months") or state.get("day_km")
+                or state.get("fuel_decided")):
             return None
         self._set_next(state, ctx)
         return state

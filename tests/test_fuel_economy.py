@@ -84,4 +84,20 @@ def test_state_holds_day_totals_not_a_month_of_fixes() -> None:
     assert len(state["day_km"]) == 28
     assert len(state["fixes"]) < 100  # the last hours only
     run([], until="2026-10-01T00:00:00+08:00", eng=eng)
-    assert eng.states[0] == {}  # the month decided, nothing is left to keep
+    (state,) = eng.states[0].values()
+    assert "fuel_months" not in state and set(state["fuel_decided"]) == {"2026-09"}
+    run([], until="2026-10-04T00:00:00+08:00", eng=eng)  # late_days after the month's end
+    assert eng.states[0] == {}  # nothing is left to keep
+
+
+def test_a_transaction_delivered_after_the_month_was_decided_still_counts() -> None:
+    eng = engine()
+    days = drive("2026-09-10", 2)
+    assert subjects(run(REG + days + fills([50.0]), until=END, eng=eng),
+                    "fuel_economy_anomaly") == []
+    late = fuel("T9", "C1", "2026-09-29T12:00:00+08:00", liters=50.5)
+    assert subjects(eng.process(dict(late)), "fuel_economy_anomaly") == ["V1/2026-09"]
+    assert eng.process(dict(late)) == []  # once
+    eng.advance_to(ZONE.parse("2026-10-04T00:00:00+08:00"))
+    too_late = fuel("T10", "C1", "2026-09-29T13:00:00+08:00", liters=60.0)
+    assert subjects(eng.process(dict(too_late)), "fuel_economy_anomaly") == []
