@@ -6,9 +6,9 @@ plate keyed in), so that a vehicle's GPS and its fuel meet in one state.
 
 The state keeps only what is not empty: `fixes` (a packed track) always; `pending`,
 `done`, `days`, `decided_upto` and `next` when they hold something. A key with nothing
-pending (a vehicle gone quiet, a mistyped plate, a `card:` key) is forgotten once its
-fixes and its decided transactions have expired: `track_retention` after both its last
-fix and the end of its last decided date, and `DONE_KEPT_MS` after its last transaction.
+pending but decided transactions (a mistyped plate, a `card:` key) wakes `DONE_KEPT_MS`
+after its last one and, with no fixes left, is forgotten. A vehicle gone quiet keeps its
+key (and, as before, the fixes of the last `track_retention` until its next timer).
 """
 
 from __future__ import annotations
@@ -110,17 +110,13 @@ class VehicleDetector:
             dues.append(month_due)
         if dues:
             return min(dues)
-        # Nothing pending: wake once everything kept has expired, to forget the key.
-        ends: list[int] = []
-        span = track.span(state["fixes"])
-        if span is not None:
-            last = span[1]
-            if state.get("decided_upto") is not None:
-                last = max(last, ctx.zone.day_start_ms(state["decided_upto"] + 1))
-            ends.append(last + ctx.config.track_retention_ms + 1)
+        # Nothing pending: wake once the decided transactions have expired, to prune them
+        # and, with no fixes left, forget the key. A vehicle's fixes alone set no timer:
+        # its key keeps `decided_upto` for fixes that arrive late.
         if state.get("done"):
-            ends.append(max(state["done"].values()) + DONE_KEPT_MS + 1)
-        return max(ends) if ends else None
+            done_until: int = max(state["done"].values()) + DONE_KEPT_MS + 1
+            return done_until
+        return None
 
     def _prune(self, state: State, ctx: Context) -> None:
         wm = ctx.watermark_ms

@@ -115,22 +115,6 @@ def test_a_mistyped_plate_and_a_card_key_are_forgotten() -> None:
     assert keys(eng, "vehicle") == {}
 
 
-def test_a_vehicle_gone_quiet_is_forgotten_after_its_retention() -> None:
-    eng = engine()
-    run([vehicle("V1"), *track("V1", "2026-09-15T22:00:00+08:00", 60, 15, [DEPOT])], eng=eng)
-    state = keys(eng, "vehicle")["V1"]
-    assert state.keys() == {"fixes", "days", "next"}  # nothing empty is kept
-    day_end = ZONE.parse("2026-09-16T00:00:00+08:00")  # the last fix is at 23:00
-    run([], until=ZONE.iso(day_end + 60_000), eng=eng)  # the date is decided
-    run([], until=ZONE.iso(day_end + CONFIG.track_retention_ms - 60_000), eng=eng)
-    assert keys(eng, "vehicle")["V1"].keys() == {"fixes", "decided_upto", "next"}
-    # a late fix of the decided date is still recognised as such
-    run([*track("V1", "2026-09-15T23:30:00+08:00", 0, 15, [DEPOT])], eng=eng)
-    assert "days" not in keys(eng, "vehicle")["V1"]
-    run([], until=ZONE.iso(day_end + CONFIG.track_retention_ms + 60_000), eng=eng)
-    assert keys(eng, "vehicle") == {}
-
-
 def test_a_fuel_transaction_redelivered_within_two_days_is_not_decided_again() -> None:
     eng = engine()
     events = [vehicle("V1"), card("C1", "V1"), *track("V1", later(T, -0.1), 240, 60, [DEPOT]),
