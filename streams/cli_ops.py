@@ -121,16 +121,19 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from streams.kafka_options import aiokafka_options
 
     s = settings(args)
+    problems: list[str] = []  # every reason to refuse, not just the first
     try:
         config = DashboardConfig.load(dashboard_config_path(args))
         refuse_shipped_passwords(config, args.demo)
     except ConfigError as exc:
-        print(f"sunlight dashboard: {exc}", file=sys.stderr)
+        problems.append(str(exc))
+    if not s.audit_key:
+        problems.append(str(AuditKeyMissing()))
+    if problems:
+        for problem in problems:
+            print(f"sunlight dashboard: {problem}", file=sys.stderr)
         return 2
     host, port = dashboard_bind(args)
-    if not s.audit_key:
-        print(f"sunlight dashboard: {AuditKeyMissing()}", file=sys.stderr)
-        return 2
     sink = KafkaReportSink(s.kafka_bootstrap, s.topic("reports"), **aiokafka_options(s))
 
     async def run() -> None:
