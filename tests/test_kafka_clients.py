@@ -86,11 +86,12 @@ def test_the_audit_anchor_and_its_reader(env: dict[str, str],
 
     async def go() -> None:
         anchor = KafkaAnchor(s.kafka_bootstrap, s.topic("audit"), aiokafka_options(s))
-        client = anchor.producer.client
-        assert client._security_protocol == "SASL_SSL"
-        assert client._sasl_mechanism == "SCRAM-SHA-512"
-        assert client._sasl_plain_username == "sunlight"
-        assert client._sasl_plain_password == "s3cret-from-env"
+        # the producer is made on first use (it needs the running loop)
+        monkeypatch.setattr(audit_anchor, "AIOKafkaProducer", Recorder)
+        with pytest.raises(_Stop):
+            await anchor.start()
+        _has_settings(Recorder.calls[-1])
+        assert Recorder.calls[-1]["acks"] == "all"
         monkeypatch.setattr(audit_anchor, "AIOKafkaConsumer", Recorder)
         with pytest.raises(_Stop):
             await audit_anchor.read_anchors(s.kafka_bootstrap, s.topic("audit"),
