@@ -184,7 +184,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             await ready.wait()
             try:
                 await live.on_engine_record(short, msg.partition, msg.offset, msg.value,
-                                            int(msg.timestamp * 1000))
+                                            round(msg.timestamp * 1000))
             except Exception:  # one bad record never stops the loop
                 log.exception("engine: %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
                 await live.dead_letter(short, msg.partition, msg.offset, msg.value)
