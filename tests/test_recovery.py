@@ -55,7 +55,9 @@ def test_restart_after_the_input_is_gone(tmp_path: Path) -> None:
     the alerts of a replay of the whole sample, none doubled."""
     first, second = split_sample(SAMPLE / "stream.jsonl.gz", tmp_path, [0.5])
     state = tmp_path / "state"
-    env = {**FAST, "SUNLIGHT_STATE_DIR": str(state)}
+    # While the worker comes back the input is idle for a while; the idle clock must not
+    # jump to SUNLIGHT_CLOCK_END meanwhile (60 s is the shipped default).
+    env = {**FAST, "SUNLIGHT_STATE_DIR": str(state), "SUNLIGHT_ENGINE_IDLE_ADVANCE_S": "30"}
     with live_system(tmp_path) as system:
         db = state / system.app_id / "state.sqlite"
         worker = system.start_worker(**env)
