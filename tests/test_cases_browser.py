@@ -39,7 +39,6 @@ PERSONAL_ID = re.compile(r"P\d{8}")
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
 ]
 
 

@@ -104,7 +104,6 @@ async def scenario(base: str, alerts: list[dict[str, Any]]) -> None:
         await browser.close()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium")
 def test_funds_evidence_views(redis_url: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     alerts = funds_alerts()

@@ -26,7 +26,6 @@ ARTIFACTS = ROOT / "artifacts"
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
 ]
 
 
