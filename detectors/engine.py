@@ -117,9 +117,11 @@ class Engine:
             new = det.on_event(key, old, event, ctx)
             # The common case: the state changed in place and its timer did not move, so
             # the stored state and the scheduled timer (always next_timer of the state)
-            # are current already.
+            # are current already; the key is still changed for the next checkpoint.
             if new is None or new is not old or det.next_timer(new, ctx) != due_was:
                 self._store(i, key, new)
+            else:
+                self.dirty[i].add(key)
         if advance and self.heap and self.heap[0][0] <= self.watermark_ms:
             self._fire_timers()
         alerts = ctx.alerts
