@@ -86,6 +86,15 @@ class Metrics:
             "sunlight_feed_up", "1 while a broadcast feed (fuel, registry, invoices) reads.",
             ["topic"], registry=r,
         )
+        self.registry_wait = Counter(
+            "sunlight_registry_wait_seconds", "Seconds decisions were held until the "
+            "registry was read up to them (at start, and before fuel checks its card).",
+            registry=r,
+        )
+        self.registry_caught_up = Gauge(
+            "sunlight_registry_caught_up", "1 once the registry was read to its end at "
+            "start (no decision is taken before).", registry=r,
+        )
         self.checkpoints = Counter(
             "sunlight_checkpoints", "Checkpoints written, by where (local, kafka).", ["store"],
             registry=r,

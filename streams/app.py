@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from detectors.config import load_config
 from sinks.live_hooks import build_live_hooks as live_hooks
 from sinks.metrics import Metrics
 from sinks.redis_store import RedisAlertStore
+from streams.feeds import FRESH_POLL_MS
 from streams.kafka_options import aiokafka_options as kafka_security
 from streams.kafka_options import faust_credentials
 from streams.live import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, AlertSinks, LiveEngine
@@ -116,8 +118,16 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         return float(last_produced) - 1
 
     def group_behind(short: str, p: int, folded: int) -> bool:
-        high = app.consumer.highwater(TP(prefix + short, p))
-        return high is not None and folded + 1 < high
+        """Records on the broker not read yet, or not known: a partition never fetched, or
+        whose last fetch answer is older than FRESH_POLL_MS (paused while Faust's buffer is
+        full, a rebalance, a busy worker), may have more than its old highwater says."""
+        tp = TP(prefix + short, p)
+        high = app.consumer.highwater(tp)
+        if high is None or folded + 1 < high:
+            return True
+        inner = aiokafka_consumer(app)
+        polled = inner.last_poll_timestamp(tp) if inner is not None else None
+        return not polled or time.time() * 1000 - polled > FRESH_POLL_MS
 
     def group_highwater(short: str, p: int) -> int | None:
         high = app.consumer.highwater(TP(prefix + short, p))

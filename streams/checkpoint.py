@@ -112,6 +112,9 @@ class Checkpoint:
     states: dict[tuple[str, str], bytes]
     source: str  # "local" or "kafka"
     current: bool = True  # False: the changelog lacks it (the next one must write it whole)
+    # Keys the changelog holds that this (older, local) checkpoint has not: the next
+    # checkpoint writes their tombstones, or a later restore from Kafka would revive them.
+    stale: set[tuple[str, str]] = field(default_factory=set)
 
 
 def check_version(version: Any, what: str) -> None:
@@ -339,6 +342,8 @@ class Checkpointer:
             return remote
         if local is not None:
             local.current = False
+            if remote is not None:
+                local.stale = set(remote.states) - set(local.states)
         return local
 
     def poisoned(self, partition: int) -> set[tuple[str, int, int]]:

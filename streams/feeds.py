@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +27,8 @@ def fingerprint(produced_ms: int, value: bytes) -> str:
 
 log = logging.getLogger(__name__)
 
+# A fetch answer older than this no longer shows that a partition is read to its end.
+FRESH_POLL_MS = 3000
 FETCH_BYTES = 16 * 1024 * 1024  # over any record the broker takes: a record never stalls us
 Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 
@@ -144,12 +147,18 @@ class BroadcastFeed:
         return self._task is not None and not self._task.done() and self.up
 
     def at_end(self) -> bool:
-        """Everything the broker has told us about has been handled."""
+        """Everything the broker has told us about has been handled, and it told us
+        lately (an old answer no longer shows that nothing more is there)."""
         if self._consumer is None:
             return False
+        now_ms = time.time() * 1000
         for p, pos in self.positions.items():
-            high = self._consumer.highwater(TopicPartition(self.topic, p))
+            tp = TopicPartition(self.topic, p)
+            high = self._consumer.highwater(tp)
             if high is None or pos < high:
+                return False
+            polled = self._consumer.last_poll_timestamp(tp)
+            if not polled or now_ms - polled > FRESH_POLL_MS:
                 return False
         return True
 
@@ -169,34 +178,41 @@ class BroadcastFeed:
                 until = min(until, float(self.last_produced.get(p, 0)) - 1)
         return until
 
-    async def complete_to(self, produced_ms: int, timeout_s: float = 5.0) -> None:
-        """Wait until every record produced (CreateTime) up to `produced_ms` is handled."""
+    async def complete_to(self, produced_ms: int, warn_every_s: float = 5.0) -> float:
+        """Wait until every record produced (CreateTime) up to `produced_ms` is handled,
+        however long that takes (a warning every `warn_every_s`); returns the seconds
+        waited."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
+        started = loop.time()
+        warn_at = started + warn_every_s
         # The background fetcher moves `complete_until` every poll (about 10 ms), sooner
         # than `getmany` returns to us when the topic is idle: check it often.
         while self.complete_until() < produced_ms:
-            if loop.time() > deadline:
-                log.warning("%s feed: not complete to %d after %.0f s", self.topic,
-                            produced_ms, timeout_s)
-                return
+            if loop.time() > warn_at:
+                log.warning("%s feed: not complete to %d after %.0f s; still waiting",
+                            self.topic, produced_ms, loop.time() - started)
+                warn_at += warn_every_s
             await asyncio.sleep(0.003)
+        return loop.time() - started
 
-    async def caught_up(self, timeout_s: float = 30.0) -> None:
-        """Wait until every record on the topic now has been handled."""
+    async def caught_up(self, warn_every_s: float = 30.0) -> float:
+        """Wait until every record on the topic now has been handled, however long that
+        takes (a warning every `warn_every_s`); returns the seconds waited."""
         assert self._consumer is not None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         marks = await watermarks(self.bootstrap, list(self._consumer.assignment()), **self.kafka)
         ends = {tp: high for tp, (_low, high) in marks.items()}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
+        warn_at = started + warn_every_s
         while any(self.positions.get(tp.partition, 0) < end for tp, end in ends.items()):
             self._progress.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                log.warning("%s feed: not caught up after %.0f s", self.topic, timeout_s)
-                return
+            if loop.time() > warn_at:
+                log.warning("%s feed: not caught up after %.0f s; still waiting", self.topic,
+                            loop.time() - started)
+                warn_at += warn_every_s
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), min(remaining, 0.5))
+                await asyncio.wait_for(self._progress.wait(), 0.5)
+        return loop.time() - started
 
 
 async def group_positions(

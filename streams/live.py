@@ -179,7 +179,10 @@ class LiveEngine:
             await self.checkpointer.start()
             await self._restore_registry(self.checkpointer.local)
         await self.registry_feed.start()
-        await self.registry_feed.caught_up()
+        # No decision before the reference facts are read to their end: the engine's
+        # agents wait for `start`, however long the registry takes.
+        self.metrics.registry_wait.inc(await self.registry_feed.caught_up())
+        self.metrics.registry_caught_up.set(1)
         await self.fuel_feed.start()
         await self.invoice_feed.start()
 
@@ -255,6 +258,9 @@ class LiveEngine:
                         pe.engine.mark_all_dirty()
                     rows = [(d, k, None if s is None else encode_state(s))
                             for d, k, s in pe.engine.take_dirty()]
+                    if full and pe.stale_keys:  # the changelog's keys this state has not
+                        held = {(d, k) for d, k, _v in rows}
+                        rows += [(d, k, None) for d, k in pe.stale_keys if (d, k) not in held]
                     pe.full_checkpoint = False
                     parts.append((pe, meta, rows, full))
                 worker: dict[str, bytes] = {}
@@ -279,7 +285,9 @@ class LiveEngine:
                 if worker:
                     self.registry_dirty = True
                 raise
-            for pe, meta, rows, _full in parts:
+            for pe, meta, rows, full in parts:
+                if full:
+                    pe.stale_keys = set()  # their tombstones are written
                 for topic in ENGINE_TOPICS:
                     pos = meta.positions.get(topic)
                     if pos is not None:
@@ -364,6 +372,7 @@ class LiveEngine:
                 topic, _, q = name.partition("/")
                 wanted[TopicPartition(s.topic(topic), int(q) if q else p)] = pos
             pe.full_checkpoint = ckpt.source != "local" or not ckpt.current
+            pe.stale_keys = ckpt.stale
         if self.checkpointer is not None:  # dead-lettered since the checkpoint
             pe.poisoned |= self.checkpointer.poisoned(p)
         group = [TopicPartition(s.topic(t), p) for t in ENGINE_TOPICS]
@@ -513,7 +522,10 @@ class LiveEngine:
     async def _on_fuel(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         # A binding (or revocation) produced before the fuel must be known before we key
         # by it and check it: wait until the registry is read up to the fuel's CreateTime.
-        await self.registry_feed.complete_to(max(r.timestamp for r in records))
+        # However long it takes: a check against partial facts could not be taken back.
+        waited = await self.registry_feed.complete_to(max(r.timestamp for r in records))
+        if waited:
+            self.metrics.registry_wait.inc(waited)
         await self._deliver(records, "fuel")
 
     async def tick(self) -> None:
@@ -526,7 +538,8 @@ class LiveEngine:
             # "when input goes idle": a partition that never had input keeps its clock, so
             # a backlog that arrives later is not all late.
             # Not idle while a source still has records on the broker for it (a busy
-            # worker can leave a partition unread for longer than idle_advance_s).
+            # worker can leave a partition unread for longer than idle_advance_s), nor
+            # while the broker's last word on a source is old (`behind` says so).
             # Nor before the group has fetched each of its topics once: a partition just
             # restored from a checkpoint has a clock but, for a while, no input yet.
             if (pe.engine.max_ts is not None and pe.idle_for() >= idle_s

@@ -115,6 +115,7 @@ class PartitionEngine:
         # (topic, its partition, offset) of poison records dead-lettered already
         self.poisoned: set[tuple[str, int, int]] = set()
         self.full_checkpoint = False  # the next checkpoint writes every key, not the changes
+        self.stale_keys: set[tuple[str, str]] = set()  # tombstones the next full one writes
         self.new_poison: list[tuple[str, int, int]] = []  # to be made durable at once
 
     def takes(self, topic: str, partition: int, offset: int) -> bool:

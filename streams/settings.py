@@ -46,9 +46,8 @@ class Settings(BaseSettings):
     state_dir: str | None = None  # checkpoints; default: <data_dir>/state
     checkpoint_interval_s: float = Field(10.0, gt=0)
     # Also to the compacted changelog topic `<prefix>state`, for a takeover without the
-    # disk. Off by default: with it, five kill -9 restarts of workers without their disk
-    # lost alerts (tests/test_resilience.py); see README, "How state is kept".
-    checkpoint_kafka: bool = False
+    # disk (another worker, or this one on a new machine); see README, "How state is kept".
+    checkpoint_kafka: bool = True
     group_timeout_s: float = 6.0  # Tansu joins a group only after the rebalance timeout
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
