@@ -1,0 +1,74 @@
+"""The checkpoint stores on the real embedded broker: which copy a restore takes (local or
+the Kafka changelog), a checkpoint cut short by a crash, and the changelog's stale keys."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+from streams.checkpoint import Checkpointer, KafkaChangelog, LocalStore, Meta, state_key
+from streams.embedded import create_topics
+
+DET = "vehicle"
+
+
+def stores(bootstrap: str, tmp_path: Path) -> tuple[LocalStore, KafkaChangelog, str]:
+    topic = f"t-state-{uuid.uuid4().hex[:8]}"
+    create_topics(bootstrap, [topic], 1)
+    return LocalStore(tmp_path / "state.sqlite"), KafkaChangelog(bootstrap, topic), topic
+
+
+def test_the_newest_copy_is_restored_and_an_older_local_one_names_the_stale_keys(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    async def run() -> None:
+        local, changelog, _topic = stores(kafka_bootstrap, tmp_path)
+        both = Checkpointer(local, changelog)
+        await both.start()
+        try:
+            # Written by both: the local copy knows it is current.
+            await both.write([(Meta(0, 1_000), [(DET, "A", b"a1")], True)], {})
+            ckpt = await both.load(0)
+            assert ckpt is not None and (ckpt.source, ckpt.current) == ("local", True)
+            # Another owner wrote to the changelog since: its copy wins.
+            await changelog.write(Meta(0, 2_000), [(DET, "A", b"a2"), (DET, "B", b"b2")])
+            ckpt = await both.load(0)
+            assert ckpt is not None and ckpt.source == "kafka"
+            assert ckpt.states == {(DET, "A"): b"a2", (DET, "B"): b"b2"}
+            # A newer local checkpoint (written with the changelog off) wins, is not
+            # current, and names the changelog's keys it has not: their tombstones are due.
+            await asyncio.to_thread(local.write, [(Meta(0, 3_000), [(DET, "A", b"a3")], True)],
+                                    {})
+            ckpt = await both.load(0)
+            assert ckpt is not None and (ckpt.source, ckpt.current) == ("local", False)
+            assert ckpt.states == {(DET, "A"): b"a3"}
+            assert ckpt.stale == {(DET, "B")}
+        finally:
+            await both.stop()
+
+    asyncio.run(run())
+
+
+def test_keys_after_the_last_marker_are_not_applied(kafka_bootstrap: str,
+                                                     tmp_path: Path) -> None:
+    async def run() -> None:
+        _local, changelog, topic = stores(kafka_bootstrap, tmp_path)
+        await changelog.start()
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            await changelog.write(Meta(0, 1_000), [(DET, "A", b"a1"), (DET, "B", b"b1")])
+            await changelog.write(Meta(0, 2_000), [(DET, "B", None)])  # B dropped
+            # A checkpoint cut short by a crash: its keys, no marker.
+            await producer.send_and_wait(topic, b"a-cut", state_key(DET, "A"), partition=0)
+            await producer.send_and_wait(topic, b"c-cut", state_key(DET, "C"), partition=0)
+            ckpt = await changelog.load(0)
+            assert ckpt is not None and ckpt.meta.epoch_ms == 2_000
+            assert ckpt.states == {(DET, "A"): b"a1"}
+        finally:
+            await producer.stop()
+            await changelog.stop()
+
+    asyncio.run(run())
