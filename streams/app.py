@@ -124,8 +124,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         return None if high is None else int(high)
 
     live.group_highwater = group_highwater
-    live.hooks = live_hooks(settings, calendar, config.zone, AlertSinks(store, send,
-                                                                       settings.topic("alerts")))
+    live.hooks = live_hooks(settings, calendar, config.zone,
+                            AlertSinks(store, send, settings.topic("alerts")),
+                            registry=live.registry)
     live.group_horizon = group_horizon
     live.group_behind = group_behind
     ready = asyncio.Event()

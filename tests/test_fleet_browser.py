@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 from live_support import live_system, wait_for
+from screenshots import artifacts_dir
 
 from sinks.dashboard.app import bound_url, start_dashboard
 from sinks.dashboard.config import DashboardConfig
@@ -22,7 +23,7 @@ from sinks.dashboard.config import DashboardConfig
 playwright_api = pytest.importorskip("playwright.async_api")
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts"
+ARTIFACTS = artifacts_dir()
 
 pytestmark = [
     pytest.mark.integration,

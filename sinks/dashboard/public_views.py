@@ -28,6 +28,7 @@ from sinks.dashboard import appkeys as K
 from sinks.dashboard.index_query import cube_ranking
 from sinks.dashboard.query import UNRESOLVED
 from sinks.dashboard.ratelimit import AttemptLimiter, bucket
+from sinks.publication import published
 
 REPORT_KINDS = ("vehicle", "project", "grant", "program", "other")
 ENTITY_ID = re.compile(r"^[0-9A-Za-z\u4e00-\u9fff·_\-./]{1,64}$")
@@ -80,8 +81,7 @@ async def stats(request: web.Request) -> web.Response:
 async def published_grants(request: web.Request, q: str) -> dict[str, Any]:
     redis = request.app[K.REDIS]
     prefix = request.app[K.INDEX].prefix
-    raw = await redis.lrange(f"{prefix}public:grants", 0, GRANTS_SHOWN - 1)
-    items = [orjson.loads(x) for x in raw]
+    items = await published(redis, prefix, GRANTS_SHOWN)
     if q:
         items = [g for g in items if q.lower() in " ".join(
             str(g.get(k, "")) for k in ("title", "org_name", "department", "program",
