@@ -130,8 +130,7 @@ def build_live_hooks(settings: Any, calendar: Any, zone: str, sinks: Any,
         desk = CaseDesk(redis, prefix, CasesConfig.load(cases_path), calendar, zone,
                         add_alerts=sinks.add, audit_key=key.encode(), anchor=anchor)
     fleet = FleetPublisher(redis, prefix, calendar, zone)
-    catalogue_path = Path(settings.config_dir) / "catalogue.yaml"
-    catalogue = Catalogue.load(catalogue_path if catalogue_path.exists() else None)
+    catalogue = Catalogue.for_config(settings.config_dir)
     sites = SitePublisher(redis, prefix, registry) if registry is not None else None
     return LiveHooks(redis, prefix, desk, fleet, GrantPublisher(redis, prefix, catalogue),
                      sites)
