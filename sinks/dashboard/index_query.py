@@ -1,9 +1,15 @@
 """Queries over every alert through the Redis indexes (sinks/alert_index.py).
 
 A filter on status, detector, severity, unit and district is an intersection of sorted
-sets (cached per index version); an investigator's recusals are subtracted from it; a
-page is a score range of the result, newest or oldest first; counts, ranking, options
-and the chart are sums over the cube's cells. Only the text search (and a time window
+sets (a union within a facet of several values). A page without text search or recusals
+is one Lua call that walks the smallest single-valued set in score order, checks the
+others' membership (ZMSCORE) a chunk at a time and stops once the page is full; it counts
+with ZINTERCARD (no time window) or by the same walk (a time window), so nothing is
+materialised and a write (which changes the index version) costs it nothing. Otherwise
+(recusals, text search, summaries) the intersection is stored (cached per index version),
+an investigator's recusals are subtracted from it, and a page is a score range of the
+result, newest or oldest first; counts, ranking, options and the chart are sums over the
+cube's cells. Only the text search (and a time window
 with a search) reads alerts one by one, newest first, up to ``SCAN_LIMIT`` of them, and
 says so (``exact: false``) when it stopped there.
 """
@@ -61,8 +67,9 @@ class AlertIndex:
         self.catch_up = IndexCatchUp(redis, prefix)
         self._rollup = redis.register_script(_ROLLUP_LUA)
         self._refresh_lock = asyncio.Lock()
-        self._page_script = redis.register_script(_PAGE_LUA.replace(
-            "ROW_FIELDS", ", ".join(f"'{f}'" for f in ROW_FIELDS)))
+        fields = ", ".join(f"'{f}'" for f in ROW_FIELDS)
+        self._page_script = redis.register_script(_PAGE_LUA.replace("ROW_FIELDS", fields))
+        self._walk_script = redis.register_script(_WALK_LUA.replace("ROW_FIELDS", fields))
 
     async def refresh(self) -> None:
         """Index anything that reached the stream without being indexed (one pass at a
@@ -167,8 +174,20 @@ class AlertIndex:
 
     async def page(self, filt: AlertFilter, now_ms: int, *, newest: bool = True,
                    offset: int = 0, limit: int = 500, masked: bool = False,
-                   hidden: Hidden = Hidden(), user: str = "") -> Page:
+                   hidden: Hidden = Hidden(), user: str = "", stored: bool = False) -> Page:
+        """A page of the filter's alerts and how many match. ``stored``: intersect into a
+        stored set first (the way before the walk; the benchmark's reference)."""
         lo = now_ms - filt.since_hours * HOUR_MS if filt.since_hours else float("-inf")
+        if not filt.q and not hidden and not stored:
+            groups = self._groups(filt, user)
+            args: list[Any] = [self.prefix, "-inf" if lo == float("-inf") else int(lo),
+                               1 if newest else 0, offset, limit]
+            for group in groups:
+                args += [len(group), *group]
+            got = await self._walk_script(args=args)
+            if got is not None:  # None: no single-valued facet to walk
+                count, rows = got
+                return Page(self._decode_rows(rows), int(count))
         simple = self._simple_sets(filt, user)
         if not filt.q and not hidden and simple is not None:
             # one round trip: intersect (cached per index version), count, range, rows
@@ -183,6 +202,15 @@ class AlertIndex:
             return Page(await self.rows(ids), matched)
         found, exact = await self.scan(key, filt, now_ms, lo, newest, masked)
         return Page(found[offset: offset + limit], len(found), exact)
+
+    def _groups(self, filt: AlertFilter, user: str) -> list[list[str]]:
+        """The filter as sets: a union within each group, the intersection across them."""
+        groups = [[self.queue_key(filt.queue, user)]] if filt.queue else []
+        for name in FACETS:
+            values = _values(getattr(filt, name))
+            if values:
+                groups.append([self.keys.facet(name, v) for v in values])
+        return groups
 
     def _simple_sets(self, filt: AlertFilter, user: str) -> list[str] | None:
         """The sorted sets to intersect when every facet names at most one value."""
@@ -340,6 +368,111 @@ for i, id in ipairs(ids) do
   rows[i] = redis.call('HMGET', prefix .. 'alert:' .. id, ROW_FIELDS)
 end
 return {count, rows}
+"""
+
+# ARGV: prefix, lo score, newest (1/0), offset, limit, then groups: a count n and n sorted
+# sets (a member of the filter is in some set of every group). The smallest single-set
+# group drives: its window is walked in score order (ties by member, as a stored
+# intersection orders them), a chunk at a time, each chunk's members checked against the
+# other groups with ZMSCORE; the walk stops once the page is full when the count comes from
+# ZINTERCARD (no time window, at most MAX_COMBOS combinations of the groups' sets), else it
+# walks the whole window and counts what passed. Returns nil when no group has one set.
+_WALK_LUA = r"""
+local prefix, lo, newest = ARGV[1], ARGV[2], ARGV[3] == '1'
+local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+local CHUNK, MAX_COMBOS = 1000, 16
+local groups, i = {}, 6
+while i <= #ARGV do
+  local n, g = tonumber(ARGV[i]), {}
+  for j = 1, n do g[j] = ARGV[i + j] end
+  groups[#groups + 1] = g
+  i = i + n + 1
+end
+if #groups == 0 then groups = {{prefix .. 'idx:all'}} end
+local function rows_of(ids)
+  local rows = {}
+  for k, id in ipairs(ids) do
+    rows[k] = redis.call('HMGET', prefix .. 'alert:' .. id, ROW_FIELDS)
+  end
+  return rows
+end
+local driver, dcard
+for gi, g in ipairs(groups) do
+  if #g == 1 then
+    local c = redis.call('ZCARD', g[1])
+    if dcard == nil or c < dcard then driver, dcard = gi, c end
+  end
+end
+if driver == nil then return nil end
+local dkey = groups[driver][1]
+local others = {}
+for gi, g in ipairs(groups) do if gi ~= driver then others[#others + 1] = g end end
+local inwin = redis.call('ZCOUNT', dkey, lo, '+inf')
+if #others == 0 then
+  local ids
+  if newest then
+    ids = redis.call('ZREVRANGEBYSCORE', dkey, '+inf', lo, 'LIMIT', offset, limit)
+  else
+    ids = redis.call('ZRANGEBYSCORE', dkey, lo, '+inf', 'LIMIT', offset, limit)
+  end
+  return {inwin, rows_of(ids)}
+end
+local count
+if lo == '-inf' then
+  local combos = 1
+  for _, g in ipairs(others) do combos = combos * #g end
+  if combos <= MAX_COMBOS then
+    count = 0
+    local at = {}
+    for k = 1, #others do at[k] = 1 end
+    while true do
+      local keys = {dkey}
+      for k, g in ipairs(others) do keys[#keys + 1] = g[at[k]] end
+      count = count + redis.call('ZINTERCARD', #keys, unpack(keys))
+      local k = 1
+      while k <= #others do
+        at[k] = at[k] + 1
+        if at[k] <= #others[k] then break end
+        at[k] = 1
+        k = k + 1
+      end
+      if k > #others then break end
+    end
+  end
+end
+local stop = offset + limit
+local found, ids, pos = 0, {}, 0
+local base = dcard - inwin
+while pos < inwin do
+  local last = math.min(pos + CHUNK, inwin) - 1
+  local batch
+  if newest then
+    batch = redis.call('ZREVRANGE', dkey, pos, last)
+  else
+    batch = redis.call('ZRANGE', dkey, base + pos, base + last)
+  end
+  if #batch == 0 then break end
+  pos = pos + #batch
+  local ok = {}
+  for j = 1, #batch do ok[j] = true end
+  for _, g in ipairs(others) do
+    local any = {}
+    for _, key in ipairs(g) do
+      local scores = redis.call('ZMSCORE', key, unpack(batch))
+      for j = 1, #batch do if scores[j] then any[j] = true end end
+    end
+    for j = 1, #batch do if not any[j] then ok[j] = false end end
+  end
+  for j = 1, #batch do
+    if ok[j] then
+      found = found + 1
+      if found > offset and found <= stop then ids[#ids + 1] = batch[j] end
+    end
+  end
+  if count ~= nil and found >= stop then break end
+end
+if count == nil then count = found end
+return {count, rows_of(ids)}
 """
 SEP2 = "\x1e"
 CELL_ORDER = ("detector", "severity", "status", "unit", "district")
