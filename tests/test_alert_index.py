@@ -128,17 +128,21 @@ def test_indexes_cover_every_alert(redis_url: str) -> None:
             assert [a["alert_id"] for a in p.alerts] == chosen[::-1]
 
             # the walk (no stored intersection) answers exactly as the reference and as the
-            # stored intersection, across chunks, windows, unions, both orders and offsets
+            # stored intersection, across chunks, windows, unions, both orders and offsets;
+            # small chunks and extreme thresholds force each of its ways (walk on and count
+            # with ZINTERCARD / intersect the sparse result / walk the whole window)
             detectors = ",".join(DETECTORS)
-            for filt in (AlertFilter(unit="市民政局", district="铁西区", severity="high"),
-                         AlertFilter(status="open", detector="tank_overfill"),
-                         AlertFilter(detector=detectors, severity="low,medium,high,critical",
-                                     status="open,acknowledged", unit="市水务局"),
-                         AlertFilter(detector="off_hours_use,tank_overfill",
-                                     severity="low,high"),
-                         AlertFilter(unit="市交通局", since_hours=100, severity="low,high"),
-                         AlertFilter(status="dismissed", district="沈河区"),
-                         AlertFilter(unit="无此单位", district="沈河区")):
+            filters = (AlertFilter(unit="市民政局", district="铁西区", severity="high"),
+                       AlertFilter(status="open", detector="tank_overfill"),
+                       AlertFilter(detector=detectors, severity="low,medium,high,critical",
+                                   status="open,acknowledged", unit="市水务局"),
+                       AlertFilter(detector="off_hours_use,tank_overfill", severity="low,high"),
+                       AlertFilter(unit="市交通局", since_hours=100, severity="low,high"),
+                       AlertFilter(status="dismissed", district="沈河区"),
+                       AlertFilter(unit="无此单位", district="沈河区"))
+            ways = ((1000, 20_000), (7, 0), (7, 10**9))
+            for (chunk, store_max), filt in ((w, f) for w in ways for f in filters):
+                index.walk_chunk, index.store_max = chunk, store_max
                 chosen = [a["alert_id"] for a in ref if filt.accepts(a, now_ms)]
                 for newest in (True, False):
                     order = chosen if newest else chosen[::-1]

@@ -31,6 +31,8 @@ from sinks.dashboard.query import SEVERITY_WEIGHT, UNRESOLVED, AlertFilter, summ
 from sinks.dashboard.store import CASE_FIELDS, with_case
 
 SCAN_LIMIT = 20_000
+WALK_CHUNK = 1000  # members a page's walk checks per step
+STORE_MAX = 20_000  # a result expected smaller than this is intersected, not walked
 CHUNK = 500
 TMP_TTL_S = 30
 ROW_FIELDS = ["alert", *CASE_FIELDS]
@@ -70,6 +72,8 @@ class AlertIndex:
         fields = ", ".join(f"'{f}'" for f in ROW_FIELDS)
         self._page_script = redis.register_script(_PAGE_LUA.replace("ROW_FIELDS", fields))
         self._walk_script = redis.register_script(_WALK_LUA.replace("ROW_FIELDS", fields))
+        self.walk_chunk = WALK_CHUNK
+        self.store_max = STORE_MAX
 
     async def refresh(self) -> None:
         """Index anything that reached the stream without being indexed (one pass at a
@@ -181,7 +185,8 @@ class AlertIndex:
         if not filt.q and not hidden and not stored:
             groups = self._groups(filt, user)
             args: list[Any] = [self.prefix, "-inf" if lo == float("-inf") else int(lo),
-                               1 if newest else 0, offset, limit]
+                               1 if newest else 0, offset, limit, self.walk_chunk,
+                               self.store_max]
             for group in groups:
                 args += [len(group), *group]
             got = await self._walk_script(args=args)
@@ -370,18 +375,26 @@ end
 return {count, rows}
 """
 
-# ARGV: prefix, lo score, newest (1/0), offset, limit, then groups: a count n and n sorted
-# sets (a member of the filter is in some set of every group). The smallest single-set
-# group drives: its window is walked in score order (ties by member, as a stored
-# intersection orders them), a chunk at a time, each chunk's members checked against the
-# other groups with ZMSCORE; the walk stops once the page is full when the count comes from
-# ZINTERCARD (no time window, at most MAX_COMBOS combinations of the groups' sets), else it
-# walks the whole window and counts what passed. Returns nil when no group has one set.
+# ARGV: prefix, lo score, newest (1/0), offset, limit, chunk, store_max, then groups: a
+# count n and n sorted sets (a member of the filter is in some set of every group).
+# Returns nil when no group has exactly one set (the caller stores the intersection).
+#
+# The smallest single-set group drives: its window is walked in score order (ties by
+# member, as a stored intersection orders them) a chunk at a time, each chunk's members
+# checked against the other groups with ZMSCORE. The first chunk tells how dense the
+# result is. Dense (more than store_max expected): the walk goes on until the page is full
+# (a few chunks at most) and ZINTERCARD counts, summed over the combinations of the
+# groups' sets (an alert has one value per facet, so they are disjoint); the count is
+# cached per index version (30 s), as stored intersections are. Sparse: a walk
+# would be long, so each combination is intersected in C into a scratch key (small:
+# sparse), their union ranged for the page and its size is the count; the scratch keys
+# are deleted in the same call. A time window (or more than MAX_COMBOS combinations) walks
+# the whole window and counts what passed.
 _WALK_LUA = r"""
 local prefix, lo, newest = ARGV[1], ARGV[2], ARGV[3] == '1'
 local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
-local CHUNK, MAX_COMBOS = 1000, 16
-local groups, i = {}, 6
+local CHUNK, STORE_MAX, MAX_COMBOS = tonumber(ARGV[6]), tonumber(ARGV[7]), 16
+local groups, i = {}, 8
 while i <= #ARGV do
   local n, g = tonumber(ARGV[i]), {}
   for j = 1, n do g[j] = ARGV[i + j] end
@@ -396,6 +409,12 @@ local function rows_of(ids)
   end
   return rows
 end
+local function range(key, off, n)
+  if newest then
+    return redis.call('ZREVRANGEBYSCORE', key, '+inf', lo, 'LIMIT', off, n)
+  end
+  return redis.call('ZRANGEBYSCORE', key, lo, '+inf', 'LIMIT', off, n)
+end
 local driver, dcard
 for gi, g in ipairs(groups) do
   if #g == 1 then
@@ -408,42 +427,30 @@ local dkey = groups[driver][1]
 local others = {}
 for gi, g in ipairs(groups) do if gi ~= driver then others[#others + 1] = g end end
 local inwin = redis.call('ZCOUNT', dkey, lo, '+inf')
-if #others == 0 then
-  local ids
-  if newest then
-    ids = redis.call('ZREVRANGEBYSCORE', dkey, '+inf', lo, 'LIMIT', offset, limit)
-  else
-    ids = redis.call('ZRANGEBYSCORE', dkey, lo, '+inf', 'LIMIT', offset, limit)
-  end
-  return {inwin, rows_of(ids)}
-end
-local count
-if lo == '-inf' then
-  local combos = 1
-  for _, g in ipairs(others) do combos = combos * #g end
-  if combos <= MAX_COMBOS then
-    count = 0
-    local at = {}
-    for k = 1, #others do at[k] = 1 end
-    while true do
-      local keys = {dkey}
-      for k, g in ipairs(others) do keys[#keys + 1] = g[at[k]] end
-      count = count + redis.call('ZINTERCARD', #keys, unpack(keys))
-      local k = 1
-      while k <= #others do
-        at[k] = at[k] + 1
-        if at[k] <= #others[k] then break end
-        at[k] = 1
-        k = k + 1
-      end
-      if k > #others then break end
+if #others == 0 then return {inwin, rows_of(range(dkey, offset, limit))} end
+local combos = 1
+for _, g in ipairs(others) do combos = combos * #g end
+local function each_combo(fn)  -- fn(keys): the driver and one set of every other group
+  local at = {}
+  for k = 1, #others do at[k] = 1 end
+  while true do
+    local keys = {dkey}
+    for k, g in ipairs(others) do keys[#keys + 1] = g[at[k]] end
+    fn(keys)
+    local k = 1
+    while k <= #others do
+      at[k] = at[k] + 1
+      if at[k] <= #others[k] then break end
+      at[k] = 1
+      k = k + 1
     end
+    if k > #others then return end
   end
 end
 local stop = offset + limit
 local found, ids, pos = 0, {}, 0
 local base = dcard - inwin
-while pos < inwin do
+local function walk_chunk()
   local last = math.min(pos + CHUNK, inwin) - 1
   local batch
   if newest then
@@ -451,7 +458,7 @@ while pos < inwin do
   else
     batch = redis.call('ZRANGE', dkey, base + pos, base + last)
   end
-  if #batch == 0 then break end
+  if #batch == 0 then pos = inwin return end
   pos = pos + #batch
   local ok = {}
   for j = 1, #batch do ok[j] = true end
@@ -469,9 +476,54 @@ while pos < inwin do
       if found > offset and found <= stop then ids[#ids + 1] = batch[j] end
     end
   end
-  if count ~= nil and found >= stop then break end
 end
-if count == nil then count = found end
+walk_chunk()
+local counted = lo == '-inf' and combos <= MAX_COMBOS
+if counted and pos < inwin and found < stop and found * inwin <= STORE_MAX * pos then
+  -- sparse: intersect in C, range the union, count it; nothing left behind
+  local scratch, parts = prefix .. 'idx:tmp:walk', {}
+  each_combo(function(keys)
+    local part = scratch .. ':' .. (#parts + 1)
+    local args = {part, #keys}
+    for _, k in ipairs(keys) do args[#args + 1] = k end
+    args[#args + 1] = 'AGGREGATE'
+    args[#args + 1] = 'MIN'
+    redis.call('ZINTERSTORE', unpack(args))
+    parts[#parts + 1] = part
+  end)
+  local key = parts[1]
+  if #parts > 1 then
+    local args = {scratch, #parts}
+    for _, k in ipairs(parts) do args[#args + 1] = k end
+    args[#args + 1] = 'AGGREGATE'
+    args[#args + 1] = 'MIN'
+    redis.call('ZUNIONSTORE', unpack(args))
+    key = scratch
+  end
+  local count = redis.call('ZCARD', key)
+  local page = range(key, offset, limit)
+  redis.call('DEL', scratch, unpack(parts))
+  return {count, rows_of(page)}
+end
+while pos < inwin and not (counted and found >= stop) do walk_chunk() end
+local count = found
+if counted and pos < inwin then
+  -- cached per index version, as stored intersections are: any write bumps the version
+  local version = redis.call('GET', prefix .. 'idx:version') or '0'
+  local spec = {}
+  for _, g in ipairs(groups) do spec[#spec + 1] = table.concat(g, ',') end
+  local ckey = prefix .. 'idx:tmp:count:' .. version .. ':' .. table.concat(spec, '|')
+  local cached = redis.call('GET', ckey)
+  if cached then
+    count = tonumber(cached)
+  else
+    count = 0
+    each_combo(function(keys)
+      count = count + redis.call('ZINTERCARD', #keys, unpack(keys))
+    end)
+    redis.call('SET', ckey, count, 'EX', 30)
+  end
+end
 return {count, rows_of(ids)}
 """
 SEP2 = "\x1e"
