@@ -385,11 +385,11 @@ return {count, rows}
 # result is. Dense (more than store_max expected): the walk goes on until the page is full
 # (a few chunks at most) and ZINTERCARD counts, summed over the combinations of the
 # groups' sets (an alert has one value per facet, so they are disjoint); the count is
-# cached per index version (30 s), as stored intersections are. Sparse: a walk
-# would be long, so each combination is intersected in C into a scratch key (small:
-# sparse), their union ranged for the page and its size is the count; the scratch keys
-# are deleted in the same call. A time window (or more than MAX_COMBOS combinations) walks
-# the whole window and counts what passed.
+# cached per index version (30 s), as stored intersections are. Sparse: a walk would be
+# long, so the result is intersected in C (the single-valued sets first, then each
+# combination of the several-valued ones over that, and their union), small because
+# sparse, kept 30 s for this index version; its size is the count. A time window (or
+# more than MAX_COMBOS combinations) walks the whole window and counts what passed.
 _WALK_LUA = r"""
 local prefix, lo, newest = ARGV[1], ARGV[2], ARGV[3] == '1'
 local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -430,23 +430,35 @@ local inwin = redis.call('ZCOUNT', dkey, lo, '+inf')
 if #others == 0 then return {inwin, rows_of(range(dkey, offset, limit))} end
 local combos = 1
 for _, g in ipairs(others) do combos = combos * #g end
-local function each_combo(fn)  -- fn(keys): the driver and one set of every other group
+-- fn(keys) for every combination: `first` and one set of each group of `gs`
+local function each_combo(first, gs, fn)
   local at = {}
-  for k = 1, #others do at[k] = 1 end
+  for k = 1, #gs do at[k] = 1 end
   while true do
-    local keys = {dkey}
-    for k, g in ipairs(others) do keys[#keys + 1] = g[at[k]] end
+    local keys = {first}
+    for k, g in ipairs(gs) do keys[#keys + 1] = g[at[k]] end
     fn(keys)
     local k = 1
-    while k <= #others do
+    while k <= #gs do
       at[k] = at[k] + 1
-      if at[k] <= #others[k] then break end
+      if at[k] <= #gs[k] then break end
       at[k] = 1
       k = k + 1
     end
-    if k > #others then return end
+    if k > #gs then return end
   end
 end
+local function store(op, dest, keys)
+  local args = {dest, #keys}
+  for _, k in ipairs(keys) do args[#args + 1] = k end
+  args[#args + 1] = 'AGGREGATE'
+  args[#args + 1] = 'MIN'
+  redis.call(op, unpack(args))
+end
+local version = redis.call('GET', prefix .. 'idx:version') or '0'
+local spec = {}
+for _, g in ipairs(groups) do spec[#spec + 1] = table.concat(g, ',') end
+spec = version .. ':' .. table.concat(spec, '|')
 local stop = offset + limit
 local found, ids, pos = 0, {}, 0
 local base = dcard - inwin
@@ -480,45 +492,50 @@ end
 walk_chunk()
 local counted = lo == '-inf' and combos <= MAX_COMBOS
 if counted and pos < inwin and found < stop and found * inwin <= STORE_MAX * pos then
-  -- sparse: intersect in C, range the union, count it; nothing left behind
-  local scratch, parts = prefix .. 'idx:tmp:walk', {}
-  each_combo(function(keys)
-    local part = scratch .. ':' .. (#parts + 1)
-    local args = {part, #keys}
-    for _, k in ipairs(keys) do args[#args + 1] = k end
-    args[#args + 1] = 'AGGREGATE'
-    args[#args + 1] = 'MIN'
-    redis.call('ZINTERSTORE', unpack(args))
-    parts[#parts + 1] = part
-  end)
-  local key = parts[1]
-  if #parts > 1 then
-    local args = {scratch, #parts}
-    for _, k in ipairs(parts) do args[#args + 1] = k end
-    args[#args + 1] = 'AGGREGATE'
-    args[#args + 1] = 'MIN'
-    redis.call('ZUNIONSTORE', unpack(args))
-    key = scratch
+  -- sparse: the single-valued groups intersected first (in C), then each combination of
+  -- the several-valued ones over that, their union kept 30 s for this index version
+  local key = prefix .. 'idx:tmp:sparse:' .. spec
+  if redis.call('EXISTS', key) == 0 then
+    local scratch = prefix .. 'idx:tmp:walk'
+    local singles, multis = {dkey}, {}
+    for _, g in ipairs(others) do
+      if #g == 1 then singles[#singles + 1] = g[1] else multis[#multis + 1] = g end
+    end
+    local made, base = {}, dkey
+    if #singles > 1 then
+      base = scratch .. ':s'
+      store('ZINTERSTORE', base, singles)
+      made[#made + 1] = base
+    end
+    if #multis == 0 then
+      if redis.call('EXISTS', base) == 1 then redis.call('RENAME', base, key) end
+      made = {}  -- (an empty intersection stores no key: nothing to rename or keep)
+    else
+      local parts = {}
+      each_combo(base, multis, function(keys)
+        local part = scratch .. ':' .. (#parts + 1)
+        store('ZINTERSTORE', part, keys)
+        parts[#parts + 1] = part
+        made[#made + 1] = part
+      end)
+      store('ZUNIONSTORE', key, parts)
+    end
+    redis.call('EXPIRE', key, 30)
+    if #made > 0 then redis.call('DEL', unpack(made)) end
   end
-  local count = redis.call('ZCARD', key)
-  local page = range(key, offset, limit)
-  redis.call('DEL', scratch, unpack(parts))
-  return {count, rows_of(page)}
+  return {redis.call('ZCARD', key), rows_of(range(key, offset, limit))}
 end
 while pos < inwin and not (counted and found >= stop) do walk_chunk() end
 local count = found
 if counted and pos < inwin then
   -- cached per index version, as stored intersections are: any write bumps the version
-  local version = redis.call('GET', prefix .. 'idx:version') or '0'
-  local spec = {}
-  for _, g in ipairs(groups) do spec[#spec + 1] = table.concat(g, ',') end
-  local ckey = prefix .. 'idx:tmp:count:' .. version .. ':' .. table.concat(spec, '|')
+  local ckey = prefix .. 'idx:tmp:count:' .. spec
   local cached = redis.call('GET', ckey)
   if cached then
     count = tonumber(cached)
   else
     count = 0
-    each_combo(function(keys)
+    each_combo(dkey, others, function(keys)
       count = count + redis.call('ZINTERCARD', #keys, unpack(keys))
     end)
     redis.call('SET', ckey, count, 'EX', 30)
