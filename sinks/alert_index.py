@@ -13,8 +13,14 @@ Layout (prefix ``sunlight:``, all under ``sunlight:idx:``):
 - ``idx:unrouted``: alerts the case desk has not assigned yet (sinks/cases/desk.py);
 - ``idx:assignee:{user}``, ``idx:queue:{name}``, ``idx:overdue``: case queues, and
   ``idx:deadline`` (unresolved cases scored by their deadline), kept by the case desk;
-- ``idx:programs``: alerts per ``details.program`` name, which the subsidy catalogue
-  (sinks/catalogue.py) sums per class, unknown names shown as such;
+- ``idx:classes`` and ``idx:subclasses``: alerts per subsidy class and sub-class code of
+  ``details.program``, mapped through the catalogue (sinks/catalogue.py) by the writer on
+  the way in; ``idx:programs:unknown``: alerts per programme name the catalogue does not
+  know (counted and shown, never dropped). The alert hash keeps its sub-class code in
+  ``catalogue`` (empty for an unknown name);
+- ``idx:programs``: alerts per raw ``details.program`` name, for alerts indexed without a
+  mapping (written before the writer mapped them, or by the catch-up); the read side
+  (``sinks/catalogue.py::Catalogue.by_class``) maps those on read and adds both;
 - ``idx:version``: bumped on every change (cache key of intersections);
 - ``idx:cursor``: the last ``alerts`` stream entry whose alert is indexed.
 
@@ -78,7 +84,9 @@ local function cursor_at_head(prefix, stream)
   return cursor == last[1][1]
 end
 
-local function index_alert(prefix, hkey)
+-- mapped: nil (no mapping given: count the raw name in idx:programs), '' (no programme),
+-- 'K' .. class .. US .. sub-class (a known programme), 'U' .. name (an unknown name).
+local function index_alert(prefix, hkey, mapped)
   local alert = redis.call('HGET', hkey, 'alert')
   if not alert then return 0 end
   if redis.call('HSETNX', hkey, 'indexed', '1') == 0 then return 0 end
@@ -104,9 +112,19 @@ local function index_alert(prefix, hkey)
   if type(e) == 'table' and type(e['kind']) == 'string' and e['id'] ~= nil then
     redis.call('ZADD', I .. 'entity:' .. e['kind'] .. ':' .. facet(e['id']), score, id)
   end
-  local d = a['details']
-  if type(d) == 'table' and type(d['program']) == 'string' and d['program'] ~= '' then
-    redis.call('HINCRBY', I .. 'programs', d['program'], 1)
+  if mapped == nil then
+    local d = a['details']
+    if type(d) == 'table' and type(d['program']) == 'string' and d['program'] ~= '' then
+      redis.call('HINCRBY', I .. 'programs', d['program'], 1)
+    end
+  elseif string.sub(mapped, 1, 1) == 'K' then
+    local cls, sub = string.match(mapped, '^K([^\31]*)\31(.*)$')
+    redis.call('HINCRBY', I .. 'classes', cls, 1)
+    redis.call('HINCRBY', I .. 'subclasses', sub, 1)
+    redis.call('HSET', hkey, 'catalogue', sub)
+  elseif string.sub(mapped, 1, 1) == 'U' then
+    redis.call('HINCRBY', I .. 'programs:unknown', string.sub(mapped, 2), 1)
+    redis.call('HSET', hkey, 'catalogue', '')
   end
   local cell = det .. '\31' .. sev .. '\31' .. status .. '\31' .. unit .. '\31' .. dist
   redis.call('HINCRBY', I .. 'cube', cell, 1)

@@ -37,6 +37,12 @@ class Catalogue:
             return cls.from_mapping(yaml.safe_load(fh) or {})
 
     @classmethod
+    def for_config(cls, config_dir: Path | str) -> Catalogue:
+        """``catalogue.yaml`` beside the engine's config, else the shipped one."""
+        path = Path(config_dir) / "catalogue.yaml"
+        return cls.load(path if path.exists() else None)
+
+    @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> Catalogue:
         if raw.get("version") != VERSION:
             raise ValueError(f"catalogue version: {raw.get('version')!r} is not {VERSION}")
@@ -65,10 +71,19 @@ class Catalogue:
     def lookup(self, program: str) -> Entry | None:
         return self.by_name.get(normalise(program))
 
-    def by_class(self, counts: Iterable[tuple[str, int]]) -> dict[str, Any]:
-        """Counts per program name -> counts per class, plus the unknown names."""
+    def by_class(self, counts: Iterable[tuple[str, int]],
+                 mapped: Mapping[str, int] | None = None,
+                 unknown_names: Mapping[str, int] | None = None) -> dict[str, Any]:
+        """Counts per class, plus the unknown names: ``mapped`` (class code -> count) and
+        ``unknown_names`` (name -> count) as the writer mapped them on the way in, and
+        ``counts`` (program name -> count, mapped here) for what was indexed unmapped."""
         out: dict[str, int] = {code: 0 for code, _n, _e in self.classes}
-        unknown: dict[str, int] = {}
+        unknown: dict[str, int] = dict(unknown_names or {})
+        for code, n in (mapped or {}).items():
+            if code in out:
+                out[code] += n
+            else:  # a class since removed from the catalogue: shown, not dropped
+                unknown[code] = unknown.get(code, 0) + n
         for name, n in counts:
             entry = self.lookup(name)
             if entry is None:

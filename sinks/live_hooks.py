@@ -1,8 +1,10 @@
 """What a live worker tells Redis besides alerts: its partitions' clocks (which drive the
-case desk's deadlines) and its vehicles' latest positions (the fleet map).
+case desk's deadlines), its vehicles' latest positions and the registry's stations and
+places (the fleet map), and the grants it took in (the public page).
 
-The live engine calls ``on_gps`` with the GPS events it applied and ``on_tick`` once a
-second with each partition's watermark; neither ever raises into the engine.
+The live engine calls ``on_gps`` with the GPS events it applied, ``on_grants`` with the
+grant events it took in and ``on_tick`` once a second with each partition's watermark;
+none ever raises into the engine.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from redis.asyncio import Redis
 
 from sinks.cases.desk import CaseDesk
 from sinks.fleet import FleetPublisher
+from sinks.fleet_sites import SitePublisher
+from sinks.publication import GrantPublisher
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +46,14 @@ class LiveHooks:
     logged once per outage (with its cause) and retried on the next tick."""
 
     def __init__(self, redis: Redis, prefix: str, desk: CaseDesk | None,
-                 fleet: FleetPublisher | None) -> None:
+                 fleet: FleetPublisher | None, grants: GrantPublisher | None = None,
+                 sites: SitePublisher | None = None) -> None:
         self.redis = redis
         self.prefix = prefix
         self.desk = desk
         self.fleet = fleet
+        self.grants = grants
+        self.sites = sites
         self.failures = 0  # passes that failed since the last one that succeeded
         self._marks: dict[int, int] = {}
         self._task: asyncio.Task[None] | None = None
@@ -54,6 +61,10 @@ class LiveHooks:
     def on_gps(self, events: Iterable[Mapping[str, Any]]) -> None:
         if self.fleet is not None:
             self.fleet.offer(events)
+
+    def on_grants(self, events: Iterable[Mapping[str, Any]]) -> None:
+        if self.grants is not None:
+            self.grants.offer(events)
 
     async def on_tick(self, watermarks: Mapping[int, int]) -> None:
         self._marks.update(watermarks)
@@ -66,6 +77,10 @@ class LiveHooks:
             await publish_clock(self.redis, self.prefix, marks)
             if self.fleet is not None:
                 await self.fleet.flush()
+            if self.sites is not None:
+                await self.sites.flush()
+            if self.grants is not None:
+                await self.grants.flush()
             if self.desk is not None:
                 await self.desk.tick()
         except Exception as exc:  # a hook must never stop the engine
@@ -85,13 +100,17 @@ class LiveHooks:
         await self.redis.aclose()
 
 
-def build_live_hooks(settings: Any, calendar: Any, zone: str, sinks: Any) -> LiveHooks:
+def build_live_hooks(settings: Any, calendar: Any, zone: str, sinks: Any,
+                     registry: Any = None) -> LiveHooks:
     """The worker's hooks: the case desk (config/cases.yaml beside the engine's config,
-    escalation alerts through the worker's own alert sinks) and the fleet publisher."""
+    escalation alerts through the worker's own alert sinks), the fleet publisher, the
+    stations and places of ``registry`` (the worker's shared registry) and the grant
+    publisher (config/catalogue.yaml beside the engine's config, else the shipped one)."""
     from pathlib import Path
 
     from sinks.audit_anchor import KafkaAnchor
     from sinks.cases.config import CasesConfig
+    from sinks.catalogue import Catalogue
     from sinks.redis_client import async_redis
     from streams.kafka_options import aiokafka_options
 
@@ -111,4 +130,7 @@ def build_live_hooks(settings: Any, calendar: Any, zone: str, sinks: Any) -> Liv
         desk = CaseDesk(redis, prefix, CasesConfig.load(cases_path), calendar, zone,
                         add_alerts=sinks.add, audit_key=key.encode(), anchor=anchor)
     fleet = FleetPublisher(redis, prefix, calendar, zone)
-    return LiveHooks(redis, prefix, desk, fleet)
+    catalogue = Catalogue.for_config(settings.config_dir)
+    sites = SitePublisher(redis, prefix, registry) if registry is not None else None
+    return LiveHooks(redis, prefix, desk, fleet, GrantPublisher(redis, prefix, catalogue),
+                     sites)

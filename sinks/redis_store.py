@@ -21,7 +21,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from tenacity import RetryCallState
 
-from sinks.alert_index import INDEX_LUA
+from sinks.alert_index import INDEX_LUA, SEP
+from sinks.catalogue import Catalogue
 from sinks.metrics import Metrics
 from sinks.redis_client import async_redis
 from sinks.retry import retrying
@@ -30,18 +31,20 @@ from sinks.stream_trim import trim_stream
 log = logging.getLogger(__name__)
 
 # KEYS[1] = stream, KEYS[1+i] = hash of alert i; ARGV[1] = updated_at, ARGV[2] = channel,
-# ARGV[2+i] = JSON of alert i. A new alert gets its hash, its indexes, its stream entry and
-# its publish; returns the 1-based positions of the alerts still to be forwarded downstream
-# (new ones, and old ones never marked `forwarded`).
+# ARGV[2+i] = JSON of alert i, ARGV[1+n+i] = its catalogue mapping (alert_index.py's
+# index_alert). A new alert gets its hash, its indexes, its stream entry and its publish;
+# returns the 1-based positions of the alerts still to be forwarded downstream (new ones,
+# and old ones never marked `forwarded`).
 _ADD_NEW_LUA = INDEX_LUA + """
 local prefix = string.sub(KEYS[1], 1, -7)
 local at_head = cursor_at_head(prefix, KEYS[1])
+local n = #KEYS - 1
 local out = {}
 for i = 2, #KEYS do
   local alert = ARGV[i + 1]
   if redis.call('HSETNX', KEYS[i], 'alert', alert) == 1 then
     redis.call('HSET', KEYS[i], 'status', 'open', 'updated_at', ARGV[1], 'note', '')
-    index_alert(prefix, KEYS[i])
+    index_alert(prefix, KEYS[i], ARGV[n + i + 1])
     local entry = redis.call('XADD', KEYS[1], '*', 'alert', alert)
     if at_head then redis.call('SET', prefix .. 'idx:cursor', entry) end
     redis.call('PUBLISH', ARGV[2], alert)
@@ -68,6 +71,19 @@ def _check_id(alert: Mapping[str, Any]) -> str:
     return alert_id
 
 
+def catalogue_mapping(alert: Mapping[str, Any], catalogue: Catalogue) -> str:
+    """The subsidy catalogue's reading of an alert's ``details.program``, for the index:
+    '' (none), 'K' + class + US + sub-class (known), 'U' + the name (unknown)."""
+    details = alert.get("details")
+    program = details.get("program") if isinstance(details, Mapping) else None
+    if not isinstance(program, str) or not program:
+        return ""
+    entry = catalogue.lookup(program)
+    if entry is None:
+        return "U" + program
+    return f"K{entry.class_code}{SEP}{entry.code}"
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -85,9 +101,13 @@ class RedisAlertStore:
         tls_ca: str | None = None,
         maxlen: int | None = None,
         trim_every_s: float = 1.0,
+        catalogue: Catalogue | None = None,
     ) -> None:
         """`maxlen`: trim the stream to about that many entries (never what a subscriber
-        group has not acknowledged; `sinks.stream_trim`), at most every `trim_every_s`."""
+        group has not acknowledged; `sinks.stream_trim`), at most every `trim_every_s`.
+        `catalogue`: maps each alert's ``details.program`` on the way in (default: the
+        shipped config/catalogue.yaml)."""
+        self.catalogue = catalogue if catalogue is not None else Catalogue.load()
         # No client-side retries: `_retrying_call` owns retrying, in order.
         self._client = async_redis(
             url, tls_ca, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0,
@@ -131,9 +151,10 @@ class RedisAlertStore:
             batch = alerts[start : start + BATCH]
             keys = [self.stream_key, *(self.hash_key(a["alert_id"]) for a in batch)]
             data = [orjson.dumps(a) for a in batch]
+            mapped = [catalogue_mapping(a, self.catalogue) for a in batch]
             positions = await self._retrying_call(
-                lambda keys=keys, data=data: self._add_new_script(
-                    keys=keys, args=[_now_iso(), self.channel, *data]
+                lambda keys=keys, data=data, mapped=mapped: self._add_new_script(
+                    keys=keys, args=[_now_iso(), self.channel, *data, *mapped]
                 ),
                 len(batch),
             )

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from detectors.calendar import load_calendar
 from detectors.config import load_config
+from sinks.catalogue import Catalogue
 from sinks.live_hooks import build_live_hooks as live_hooks
 from sinks.metrics import Metrics
 from sinks.redis_store import RedisAlertStore
@@ -78,7 +79,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     setup_prometheus_sensors(app, registry=registry, name_prefix="faust")
     metrics = Metrics(registry)
     store = RedisAlertStore(settings.redis_url, settings.redis_prefix, metrics=metrics,
-                            tls_ca=settings.redis_tls_ca, maxlen=settings.alerts_maxlen)
+                            tls_ca=settings.redis_tls_ca, maxlen=settings.alerts_maxlen,
+                            catalogue=Catalogue.for_config(settings.config_dir))
 
     def topic(*names: str) -> faust.TopicT:
         return app.topic(
@@ -134,8 +136,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         return None if high is None else int(high)
 
     live.group_highwater = group_highwater
-    live.hooks = live_hooks(settings, calendar, config.zone, AlertSinks(store, send,
-                                                                       settings.topic("alerts")))
+    live.hooks = live_hooks(settings, calendar, config.zone,
+                            AlertSinks(store, send, settings.topic("alerts")),
+                            registry=live.registry)
     live.group_horizon = group_horizon
     live.group_behind = group_behind
     ready = asyncio.Event()

@@ -429,6 +429,8 @@ class LiveEngine:
                     out.alerts += pe.engine.see_ts(ts)
             self.parts[p] = pe
         await self.sinks.add(out.alerts)
+        if out.grants and self.hooks is not None:  # published once per id: a replay is safe
+            self.hooks.on_grants(out.grants)
         source = ckpt.source if ckpt is not None else "none"
         self.metrics.restores.labels(source=source).inc()
         self.metrics.restore_seconds.observe(time.monotonic() - started)
@@ -576,6 +578,8 @@ class LiveEngine:
         m = self.metrics
         if out.gps and self.hooks is not None:
             self.hooks.on_gps(out.gps)
+        if out.grants and self.hooks is not None:
+            self.hooks.on_grants(out.grants)
         for kind, n in out.kinds.items():
             m.events.labels(kind=kind).inc(n)
         acks = []

@@ -44,10 +44,12 @@ class Outcome:
     processed: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     gps: list[Event] = field(default_factory=list)  # applied fixes, for the fleet map
+    grants: list[Event] = field(default_factory=list)  # taken in, for the public page
 
     def merge(self, other: Outcome) -> None:
         self.alerts += other.alerts
         self.gps += other.gps
+        self.grants += other.grants
         self.forwards += other.forwards
         self.rejects += other.rejects
         self.processed += other.processed
@@ -220,6 +222,8 @@ class PartitionEngine:
             out.alerts += alerts
             if kind == "gps":
                 out.gps.append(event)
+            elif kind == "grant":
+                out.grants.append(event)
             if kind in CLOCK_KINDS:
                 pending.append((produced_ms, event["ts_ms"], now))
         return out

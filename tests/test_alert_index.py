@@ -127,6 +127,35 @@ def test_indexes_cover_every_alert(redis_url: str) -> None:
             p = await index.page(filt, now_ms, newest=False, limit=500)
             assert [a["alert_id"] for a in p.alerts] == chosen[::-1]
 
+            # the walk (no stored intersection) answers exactly as the reference and as the
+            # stored intersection, across chunks, windows, unions, both orders and offsets;
+            # small chunks and extreme thresholds force each of its ways (walk on and count
+            # with ZINTERCARD / intersect the sparse result / walk the whole window)
+            detectors = ",".join(DETECTORS)
+            filters = (AlertFilter(unit="市民政局", district="铁西区", severity="high"),
+                       AlertFilter(status="open", detector="tank_overfill"),
+                       AlertFilter(detector=detectors, severity="low,medium,high,critical",
+                                   status="open,acknowledged", unit="市水务局"),
+                       AlertFilter(detector="off_hours_use,tank_overfill", severity="low,high"),
+                       AlertFilter(unit="市交通局", since_hours=100, severity="low,high"),
+                       AlertFilter(status="dismissed", district="沈河区"),
+                       AlertFilter(unit="无此单位", district="沈河区"))
+            ways = ((1000, 20_000), (7, 0), (7, 10**9))
+            for (chunk, store_max), filt in ((w, f) for w in ways for f in filters):
+                index.walk_chunk, index.store_max = chunk, store_max
+                chosen = [a["alert_id"] for a in ref if filt.accepts(a, now_ms)]
+                for newest in (True, False):
+                    order = chosen if newest else chosen[::-1]
+                    for offset in (0, 7, 300):
+                        walk = await index.page(filt, now_ms, newest=newest, offset=offset,
+                                                limit=50)
+                        stored = await index.page(filt, now_ms, newest=newest, offset=offset,
+                                                  limit=50, stored=True)
+                        assert walk.matched == stored.matched == len(chosen), filt
+                        ids = [a["alert_id"] for a in walk.alerts]
+                        assert ids == [a["alert_id"] for a in stored.alerts], filt
+                        assert ids == order[offset:offset + 50], (filt, newest, offset)
+
             # time window and text search
             filt = AlertFilter(since_hours=24, q="告警 52")
             chosen = [a["alert_id"] for a in ref if filt.accepts(a, now_ms)]

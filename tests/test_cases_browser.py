@@ -19,23 +19,30 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
+from screenshots import artifacts_dir
 
 from detectors.base import alert_id as make_alert_id
 from detectors.calendar import load_calendar
 from sinks.cases.config import CasesConfig
 from sinks.cases.desk import CaseDesk
+from sinks.catalogue import Catalogue
 from sinks.dashboard.app import bound_url, start_dashboard
 from sinks.dashboard.config import DashboardConfig
 from sinks.live_hooks import publish_clock
+from sinks.publication import GrantPublisher
 from sinks.redis_store import RedisAlertStore
 
 playwright_api = pytest.importorskip("playwright.async_api")
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts"
+ARTIFACTS = artifacts_dir()
 ZONE = ZoneInfo("Asia/Shanghai")
 PAYEE = "P00123457"
 PERSONAL_ID = re.compile(r"P\d{8}")
+GRANT_ORG = "91210113BLAKLBKPEK"
+GRANT = {"kind": "grant", "grant_id": "GR-00042", "project_id": "PRJ-00042", "org_id": GRANT_ORG,
+         "amount_cny": 3_000_000.0, "ts": "2026-04-20T09:30:00+08:00", "department": "发改委投资处",
+         "program": "中央预算内", "district": "和平区"}
 
 pytestmark = [
     pytest.mark.integration,
@@ -100,6 +107,13 @@ async def scenario(base: str, r: aioredis.Redis, prefix: str, desk: CaseDesk,
         await page.wait_for_selector('#lookup-status[data-status="under_review"]')
         html = await page.content()
         assert PERSONAL_ID.search(html) is None and PAYEE not in html
+        # the grant the worker published: its project, department, class and amount
+        row = page.locator("#pub-grants tbody tr")
+        assert await row.count() == 1
+        cells = await row.first.locator("td").all_text_contents()
+        assert cells == ["2026-04-20", "PRJ-00042", "", "发改委投资处", "产业发展与项目资金类",
+                         "3,000,000"]
+        assert GRANT_ORG not in html
         assert await page.locator("#pub-units tbody tr").count() == 2
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "public_report_zh.png"), full_page=True)
@@ -183,6 +197,9 @@ def test_case_lifecycle_and_public_report_in_browser(redis_url: str) -> None:
                         load_calendar(ROOT / "config" / "calendar.yaml"),
                         add_alerts=writer.add_new, audit_key=b"test-only-audit-key")
         assert await desk.tick() == (2, 0)
+        grants = GrantPublisher(r, prefix, Catalogue.load())
+        grants.offer([GRANT])
+        await grants.flush()
         runner = await start_dashboard(redis_url, prefix, "127.0.0.1", 0,
                                        DashboardConfig.load(), demo=True,
                                        audit_key=b"test-only-audit-key")

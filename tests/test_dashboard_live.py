@@ -13,12 +13,13 @@ import playwright.async_api as playwright_api  # a dev dependency: this test nev
 import pytest
 from kafka import KafkaProducer
 from live_support import live_system, wait_for
+from screenshots import artifacts_dir
 
 from sinks.dashboard.app import bound_url, start_dashboard
 from sinks.dashboard.config import DashboardConfig
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARTIFACTS = artifacts_dir()
 
 pytestmark = [pytest.mark.integration]  # no Chromium: the browser fails to launch, no skip
 

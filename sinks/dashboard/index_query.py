@@ -1,9 +1,15 @@
 """Queries over every alert through the Redis indexes (sinks/alert_index.py).
 
 A filter on status, detector, severity, unit and district is an intersection of sorted
-sets (cached per index version); an investigator's recusals are subtracted from it; a
-page is a score range of the result, newest or oldest first; counts, ranking, options
-and the chart are sums over the cube's cells. Only the text search (and a time window
+sets (a union within a facet of several values). A page without text search or recusals
+is one Lua call that walks the smallest single-valued set in score order, checks the
+others' membership (ZMSCORE) a chunk at a time and stops once the page is full; it counts
+with ZINTERCARD (no time window) or by the same walk (a time window), so nothing is
+materialised and a write (which changes the index version) costs it nothing. Otherwise
+(recusals, text search, summaries) the intersection is stored (cached per index version),
+an investigator's recusals are subtracted from it, and a page is a score range of the
+result, newest or oldest first; counts, ranking, options and the chart are sums over the
+cube's cells. Only the text search (and a time window
 with a search) reads alerts one by one, newest first, up to ``SCAN_LIMIT`` of them, and
 says so (``exact: false``) when it stopped there.
 """
@@ -25,6 +31,8 @@ from sinks.dashboard.query import SEVERITY_WEIGHT, UNRESOLVED, AlertFilter, summ
 from sinks.dashboard.store import CASE_FIELDS, with_case
 
 SCAN_LIMIT = 20_000
+WALK_CHUNK = 1000  # members a page's walk checks per step
+STORE_MAX = 20_000  # a result expected smaller than this is intersected, not walked
 CHUNK = 500
 TMP_TTL_S = 30
 ROW_FIELDS = ["alert", *CASE_FIELDS]
@@ -61,8 +69,11 @@ class AlertIndex:
         self.catch_up = IndexCatchUp(redis, prefix)
         self._rollup = redis.register_script(_ROLLUP_LUA)
         self._refresh_lock = asyncio.Lock()
-        self._page_script = redis.register_script(_PAGE_LUA.replace(
-            "ROW_FIELDS", ", ".join(f"'{f}'" for f in ROW_FIELDS)))
+        fields = ", ".join(f"'{f}'" for f in ROW_FIELDS)
+        self._page_script = redis.register_script(_PAGE_LUA.replace("ROW_FIELDS", fields))
+        self._walk_script = redis.register_script(_WALK_LUA.replace("ROW_FIELDS", fields))
+        self.walk_chunk = WALK_CHUNK
+        self.store_max = STORE_MAX
 
     async def refresh(self) -> None:
         """Index anything that reached the stream without being indexed (one pass at a
@@ -167,8 +178,21 @@ class AlertIndex:
 
     async def page(self, filt: AlertFilter, now_ms: int, *, newest: bool = True,
                    offset: int = 0, limit: int = 500, masked: bool = False,
-                   hidden: Hidden = Hidden(), user: str = "") -> Page:
+                   hidden: Hidden = Hidden(), user: str = "", stored: bool = False) -> Page:
+        """A page of the filter's alerts and how many match. ``stored``: intersect into a
+        stored set first (the way before the walk; the benchmark's reference)."""
         lo = now_ms - filt.since_hours * HOUR_MS if filt.since_hours else float("-inf")
+        if not filt.q and not hidden and not stored:
+            groups = self._groups(filt, user)
+            args: list[Any] = [self.prefix, "-inf" if lo == float("-inf") else int(lo),
+                               1 if newest else 0, offset, limit, self.walk_chunk,
+                               self.store_max]
+            for group in groups:
+                args += [len(group), *group]
+            got = await self._walk_script(args=args)
+            if got is not None:  # None: no single-valued facet to walk
+                count, rows = got
+                return Page(self._decode_rows(rows), int(count))
         simple = self._simple_sets(filt, user)
         if not filt.q and not hidden and simple is not None:
             # one round trip: intersect (cached per index version), count, range, rows
@@ -183,6 +207,15 @@ class AlertIndex:
             return Page(await self.rows(ids), matched)
         found, exact = await self.scan(key, filt, now_ms, lo, newest, masked)
         return Page(found[offset: offset + limit], len(found), exact)
+
+    def _groups(self, filt: AlertFilter, user: str) -> list[list[str]]:
+        """The filter as sets: a union within each group, the intersection across them."""
+        groups = [[self.queue_key(filt.queue, user)]] if filt.queue else []
+        for name in FACETS:
+            values = _values(getattr(filt, name))
+            if values:
+                groups.append([self.keys.facet(name, v) for v in values])
+        return groups
 
     def _simple_sets(self, filt: AlertFilter, user: str) -> list[str] | None:
         """The sorted sets to intersect when every facet names at most one value."""
@@ -340,6 +373,175 @@ for i, id in ipairs(ids) do
   rows[i] = redis.call('HMGET', prefix .. 'alert:' .. id, ROW_FIELDS)
 end
 return {count, rows}
+"""
+
+# ARGV: prefix, lo score, newest (1/0), offset, limit, chunk, store_max, then groups: a
+# count n and n sorted sets (a member of the filter is in some set of every group).
+# Returns nil when no group has exactly one set (the caller stores the intersection).
+#
+# The smallest single-set group drives: its window is walked in score order (ties by
+# member, as a stored intersection orders them) a chunk at a time, each chunk's members
+# checked against the other groups with ZMSCORE. The first chunk tells how dense the
+# result is. Dense (more than store_max expected): the walk goes on until the page is full
+# (a few chunks at most) and ZINTERCARD counts, summed over the combinations of the
+# groups' sets (an alert has one value per facet, so they are disjoint); the count is
+# cached per index version (30 s), as stored intersections are. Sparse: a walk would be
+# long, so the result is intersected in C (the single-valued sets first, then each
+# combination of the several-valued ones over that, and their union), small because
+# sparse, kept 30 s for this index version; its size is the count. A time window (or
+# more than MAX_COMBOS combinations) walks the whole window and counts what passed.
+_WALK_LUA = r"""
+local prefix, lo, newest = ARGV[1], ARGV[2], ARGV[3] == '1'
+local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+local CHUNK, STORE_MAX, MAX_COMBOS = tonumber(ARGV[6]), tonumber(ARGV[7]), 16
+local groups, i = {}, 8
+while i <= #ARGV do
+  local n, g = tonumber(ARGV[i]), {}
+  for j = 1, n do g[j] = ARGV[i + j] end
+  groups[#groups + 1] = g
+  i = i + n + 1
+end
+if #groups == 0 then groups = {{prefix .. 'idx:all'}} end
+local function rows_of(ids)
+  local rows = {}
+  for k, id in ipairs(ids) do
+    rows[k] = redis.call('HMGET', prefix .. 'alert:' .. id, ROW_FIELDS)
+  end
+  return rows
+end
+local function range(key, off, n)
+  if newest then
+    return redis.call('ZREVRANGEBYSCORE', key, '+inf', lo, 'LIMIT', off, n)
+  end
+  return redis.call('ZRANGEBYSCORE', key, lo, '+inf', 'LIMIT', off, n)
+end
+local driver, dcard
+for gi, g in ipairs(groups) do
+  if #g == 1 then
+    local c = redis.call('ZCARD', g[1])
+    if dcard == nil or c < dcard then driver, dcard = gi, c end
+  end
+end
+if driver == nil then return nil end
+local dkey = groups[driver][1]
+local others = {}
+for gi, g in ipairs(groups) do if gi ~= driver then others[#others + 1] = g end end
+local inwin = redis.call('ZCOUNT', dkey, lo, '+inf')
+if #others == 0 then return {inwin, rows_of(range(dkey, offset, limit))} end
+local combos = 1
+for _, g in ipairs(others) do combos = combos * #g end
+-- fn(keys) for every combination: `first` and one set of each group of `gs`
+local function each_combo(first, gs, fn)
+  local at = {}
+  for k = 1, #gs do at[k] = 1 end
+  while true do
+    local keys = {first}
+    for k, g in ipairs(gs) do keys[#keys + 1] = g[at[k]] end
+    fn(keys)
+    local k = 1
+    while k <= #gs do
+      at[k] = at[k] + 1
+      if at[k] <= #gs[k] then break end
+      at[k] = 1
+      k = k + 1
+    end
+    if k > #gs then return end
+  end
+end
+local function store(op, dest, keys)
+  local args = {dest, #keys}
+  for _, k in ipairs(keys) do args[#args + 1] = k end
+  args[#args + 1] = 'AGGREGATE'
+  args[#args + 1] = 'MIN'
+  redis.call(op, unpack(args))
+end
+local version = redis.call('GET', prefix .. 'idx:version') or '0'
+local spec = {}
+for _, g in ipairs(groups) do spec[#spec + 1] = table.concat(g, ',') end
+spec = version .. ':' .. table.concat(spec, '|')
+local stop = offset + limit
+local found, ids, pos = 0, {}, 0
+local base = dcard - inwin
+local function walk_chunk()
+  local last = math.min(pos + CHUNK, inwin) - 1
+  local batch
+  if newest then
+    batch = redis.call('ZREVRANGE', dkey, pos, last)
+  else
+    batch = redis.call('ZRANGE', dkey, base + pos, base + last)
+  end
+  if #batch == 0 then pos = inwin return end
+  pos = pos + #batch
+  local ok = {}
+  for j = 1, #batch do ok[j] = true end
+  for _, g in ipairs(others) do
+    local any = {}
+    for _, key in ipairs(g) do
+      local scores = redis.call('ZMSCORE', key, unpack(batch))
+      for j = 1, #batch do if scores[j] then any[j] = true end end
+    end
+    for j = 1, #batch do if not any[j] then ok[j] = false end end
+  end
+  for j = 1, #batch do
+    if ok[j] then
+      found = found + 1
+      if found > offset and found <= stop then ids[#ids + 1] = batch[j] end
+    end
+  end
+end
+walk_chunk()
+local counted = lo == '-inf' and combos <= MAX_COMBOS
+if counted and pos < inwin and found < stop and found * inwin <= STORE_MAX * pos then
+  -- sparse: the single-valued groups intersected first (in C), then each combination of
+  -- the several-valued ones over that, their union kept 30 s for this index version
+  local key = prefix .. 'idx:tmp:sparse:' .. spec
+  if redis.call('EXISTS', key) == 0 then
+    local scratch = prefix .. 'idx:tmp:walk'
+    local singles, multis = {dkey}, {}
+    for _, g in ipairs(others) do
+      if #g == 1 then singles[#singles + 1] = g[1] else multis[#multis + 1] = g end
+    end
+    local made, base = {}, dkey
+    if #singles > 1 then
+      base = scratch .. ':s'
+      store('ZINTERSTORE', base, singles)
+      made[#made + 1] = base
+    end
+    if #multis == 0 then
+      if redis.call('EXISTS', base) == 1 then redis.call('RENAME', base, key) end
+      made = {}  -- (an empty intersection stores no key: nothing to rename or keep)
+    else
+      local parts = {}
+      each_combo(base, multis, function(keys)
+        local part = scratch .. ':' .. (#parts + 1)
+        store('ZINTERSTORE', part, keys)
+        parts[#parts + 1] = part
+        made[#made + 1] = part
+      end)
+      store('ZUNIONSTORE', key, parts)
+    end
+    redis.call('EXPIRE', key, 30)
+    if #made > 0 then redis.call('DEL', unpack(made)) end
+  end
+  return {redis.call('ZCARD', key), rows_of(range(key, offset, limit))}
+end
+while pos < inwin and not (counted and found >= stop) do walk_chunk() end
+local count = found
+if counted and pos < inwin then
+  -- cached per index version, as stored intersections are: any write bumps the version
+  local ckey = prefix .. 'idx:tmp:count:' .. spec
+  local cached = redis.call('GET', ckey)
+  if cached then
+    count = tonumber(cached)
+  else
+    count = 0
+    each_combo(dkey, others, function(keys)
+      count = count + redis.call('ZINTERCARD', #keys, unpack(keys))
+    end)
+    redis.call('SET', ckey, count, 'EX', 30)
+  end
+end
+return {count, rows_of(ids)}
 """
 SEP2 = "\x1e"
 CELL_ORDER = ("detector", "severity", "status", "unit", "district")

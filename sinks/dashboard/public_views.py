@@ -25,9 +25,11 @@ from aiohttp import web
 
 from sinks.catalogue import Catalogue
 from sinks.dashboard import appkeys as K
+from sinks.dashboard.classes import alerts_by_class
 from sinks.dashboard.index_query import cube_ranking
 from sinks.dashboard.query import UNRESOLVED
 from sinks.dashboard.ratelimit import AttemptLimiter, bucket
+from sinks.publication import published
 
 REPORT_KINDS = ("vehicle", "project", "grant", "program", "other")
 ENTITY_ID = re.compile(r"^[0-9A-Za-z\u4e00-\u9fff·_\-./]{1,64}$")
@@ -59,7 +61,6 @@ async def stats(request: web.Request) -> web.Response:
         by_detector[c.detector] += n
     rows = {"unit": cube_ranking(counts, "unit", top=1000),
             "district": cube_ranking(counts, "district", top=1000)}
-    programs = await request.app[K.REDIS].hgetall(f"{index.keys.base}programs")
     catalogue: Catalogue = request.app[K.CATALOGUE]
     q = request.query.get("q", "").strip()[:100]
     grants = await published_grants(request, q)
@@ -72,7 +73,7 @@ async def stats(request: web.Request) -> web.Response:
         "units": [{k: r[k] for k in ("name", "open", "confirmed")} for r in rows["unit"]],
         "districts": [{k: r[k] for k in ("name", "open", "confirmed")}
                       for r in rows["district"]],
-        "alerts_by_class": catalogue.by_class((k, int(v)) for k, v in programs.items()),
+        "alerts_by_class": await alerts_by_class(request.app[K.REDIS], index.keys, catalogue),
         "grants": grants,
     })
 
@@ -80,8 +81,7 @@ async def stats(request: web.Request) -> web.Response:
 async def published_grants(request: web.Request, q: str) -> dict[str, Any]:
     redis = request.app[K.REDIS]
     prefix = request.app[K.INDEX].prefix
-    raw = await redis.lrange(f"{prefix}public:grants", 0, GRANTS_SHOWN - 1)
-    items = [orjson.loads(x) for x in raw]
+    items = await published(redis, prefix, GRANTS_SHOWN)
     if q:
         items = [g for g in items if q.lower() in " ".join(
             str(g.get(k, "")) for k in ("title", "org_name", "department", "program",

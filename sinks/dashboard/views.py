@@ -12,6 +12,7 @@ from aiohttp import web
 from sinks.audit import ActionRejected
 from sinks.dashboard import appkeys as K
 from sinks.dashboard.auth import Session
+from sinks.dashboard.classes import alerts_by_class
 from sinks.dashboard.index_query import AlertIndex, Hidden
 from sinks.dashboard.masking import PERSONAL_ENTITY_KINDS, mask_alert, mask_text
 from sinks.dashboard.public_views import reports_for
@@ -86,9 +87,8 @@ async def stats(request: web.Request) -> web.Response:
     out = await index.summary(filt, ts, masked, await hidden_for(request),
                               user=request[K.SESSION].user)
     # alerts per subsidy class (all alerts; unknown programme names listed, not dropped)
-    programs = await request.app[K.REDIS].hgetall(f"{index.keys.base}programs")
-    out["by_class"] = request.app[K.CATALOGUE].by_class(
-        (name, int(n)) for name, n in programs.items())
+    out["by_class"] = await alerts_by_class(request.app[K.REDIS], index.keys,
+                                            request.app[K.CATALOGUE])
     return web.json_response({**out, "now_ms": ts})
 
 

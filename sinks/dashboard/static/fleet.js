@@ -1,11 +1,15 @@
 // The live fleet map: every vehicle's latest position on a canvas (no tile server), moved
-// by `fleet` server-sent events, coloured by state; a click shows the day's track and the
-// vehicle's open alerts.
+// by `fleet` server-sent events, coloured by state, over the registry's fuel stations
+// (diamonds) and configured places (dashed circles of their radius); a click shows the
+// day's track and the vehicle's open alerts.
 import { t } from "./i18n.js";
 import { api, clear, el, fmtTime } from "./util.js";
 
 const COLORS = { moving: "#3ddc84", parked: "#7d8da3", off_hours: "#ffb020", alert: "#ff4d4f" };
+const SITE_COLORS = { station: "#4ea1ff", place: "#c77dff" };
 const vehicles = new Map();  // id -> {id, ts, lat, lon, state, alerts}
+let sites = [];  // {kind: station|place, id, name, lat, lon, category?, radius_m?}
+let drawnSites = [];  // [kind, id, x, y] of the last frame, for tests and consoles
 let bounds = null;
 let selected = null;  // {id, track, alerts}
 let dirty = false;
@@ -22,6 +26,7 @@ export function fleetStats() {
 window.__fleet = fleetStats;
 // For tests and operators' consoles: positions as drawn, and where a vehicle is on screen.
 window.__fleetSnapshot = () => [...vehicles.values()].map((v) => [v.id, v.ts, v.lat, v.lon, v.state]);
+window.__fleetSites = () => drawnSites.map((d) => [...d]);
 window.__fleetPixel = (id) => {
   const v = vehicles.get(id), c = canvas();
   if (!v || !bounds) return null;
@@ -41,7 +46,7 @@ function colour(v) { return v.alerts > 0 ? COLORS.alert : (COLORS[v.state] || CO
 
 function fitBounds() {
   let minLat = Infinity, maxLat = -Infinity, minLon = Infinity, maxLon = -Infinity;
-  for (const v of vehicles.values()) {
+  for (const v of [...vehicles.values(), ...sites]) {
     minLat = Math.min(minLat, v.lat); maxLat = Math.max(maxLat, v.lat);
     minLon = Math.min(minLon, v.lon); maxLon = Math.max(maxLon, v.lon);
   }
@@ -72,6 +77,7 @@ function draw() {
   g.clearRect(0, 0, c.width, c.height);
   if (!bounds) { bounds = fitBounds(); if (!bounds) return; }
   const P = projector(c);
+  drawSites(g, P, c);
   if (selected && selected.track.length > 1) {
     g.strokeStyle = "#35d0e0"; g.lineWidth = 2; g.beginPath();
     selected.track.forEach(([, lat, lon], i) => (i ? g.lineTo(P.x(lon), P.y(lat)) : g.moveTo(P.x(lon), P.y(lat))));
@@ -103,6 +109,33 @@ function draw() {
   if (legend) legend.textContent = `${vehicles.size} ${t("fleet_vehicles")} · ${t("fleet_moving")} ${counts.moving} · ${t("fleet_alert")} ${counts.alert}`;
 }
 
+function drawSites(g, P, c) {
+  // places: a dashed circle of the place's radius (at least 4 px); stations: a diamond
+  const pxPerDeg = Math.abs(P.y(bounds.minLat) - P.y(bounds.minLat + 1));
+  const drawn = [];
+  g.save();
+  g.setLineDash([4, 3]); g.lineWidth = 1.5; g.strokeStyle = SITE_COLORS.place;
+  for (const s of sites) {
+    if (s.kind !== "place") continue;
+    const x = P.x(s.lon), y = P.y(s.lat), r = Math.max(4, ((s.radius_m || 0) / 111320) * pxPerDeg);
+    if (x < -r || y < -r || x > c.width + r || y > c.height + r) continue;
+    g.beginPath(); g.arc(x, y, r, 0, 6.2832); g.stroke();
+    drawn.push(["place", s.id, x, y]);
+  }
+  g.setLineDash([]); g.fillStyle = SITE_COLORS.station;
+  for (const s of sites) {
+    if (s.kind !== "station") continue;
+    const x = P.x(s.lon), y = P.y(s.lat);
+    if (x < 0 || y < 0 || x > c.width || y > c.height) continue;
+    g.beginPath(); g.moveTo(x, y - 5); g.lineTo(x + 4, y); g.lineTo(x, y + 5); g.lineTo(x - 4, y); g.closePath(); g.fill();
+    drawn.push(["station", s.id, x, y]);
+  }
+  g.restore();
+  drawnSites = drawn;
+  c.dataset.stations = String(drawn.filter((d) => d[0] === "station").length);
+  c.dataset.places = String(drawn.filter((d) => d[0] === "place").length);
+}
+
 function frame() {
   draw();
   if (performance.now() < animUntil) { dirty = true; requestAnimationFrame(frame); }
@@ -115,6 +148,7 @@ export async function loadFleet(openAlert) {
   const data = await api("/api/fleet");
   vehicles.clear();
   for (const v of data.vehicles) vehicles.set(v.id, v);
+  sites = (data.sites || []).filter((x) => Number.isFinite(x.lat) && Number.isFinite(x.lon));
   bounds = fitBounds();
   schedule();
 }
