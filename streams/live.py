@@ -548,6 +548,10 @@ class LiveEngine:
                     and not pe.holding() and not any(map(self.behind(pe), pe.sources))
                     and all(self.group_highwater(t, p) is not None for t in ENGINE_TOPICS)):
                 target = now if self.clock_end_ms is None else min(now, self.clock_end_ms)
+                if target > pe.engine.watermark_ms:
+                    log.info("partition %d idle for %.0f s: its clock moves from %s to %s", p,
+                             pe.idle_for(), self.zone.iso(pe.engine.watermark_ms),
+                             self.zone.iso(target))
                 out.alerts += pe.engine.advance_to(target)
             if out.alerts or out.processed:
                 await self.emit(out, pe)

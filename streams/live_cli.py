@@ -27,7 +27,7 @@ def _worker(args: argparse.Namespace) -> int:
                   settings.partitions, topic_configs(settings.topic_prefix),
                   **kafka_python_options(settings))
     app = create_app(settings)
-    level = "INFO" if args.verbose else "WARNING"
+    level = "INFO" if args.verbose else settings.log_level.upper()
     logging.basicConfig(level=level)
     Worker(app, loglevel=level, quiet=True).execute_from_commandline()
     return 0

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     dashboard_port: int = 8080
     worker_port: int = 6066
     clock_end: str | None = None  # backfills: the clock never passes this instant
+    log_level: str = "WARNING"  # a worker's log (`worker -v` is INFO)
     data_dir: str = "/tmp/sunlight"
     state_dir: str | None = None  # checkpoints; default: <data_dir>/state
     checkpoint_interval_s: float = Field(10.0, gt=0)

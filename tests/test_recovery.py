@@ -55,9 +55,12 @@ def test_restart_after_the_input_is_gone(tmp_path: Path) -> None:
     the alerts of a replay of the whole sample, none doubled."""
     first, second = split_sample(SAMPLE / "stream.jsonl.gz", tmp_path, [0.5])
     state = tmp_path / "state"
-    # While the worker comes back the input is idle for a while; the idle clock must not
-    # jump to SUNLIGHT_CLOCK_END meanwhile (60 s is the shipped default).
-    env = {**FAST, "SUNLIGHT_STATE_DIR": str(state), "SUNLIGHT_ENGINE_IDLE_ADVANCE_S": "30"}
+    # Between the halves the input is idle for as long as the checkpoint, the kill and the
+    # restart take: the first worker's idle clock must not move meanwhile (its checkpoint
+    # would carry the clock to SUNLIGHT_CLOCK_END), so it waits 10 min. The second one's
+    # input is on the broker before it is ready; its idle clock ends the run.
+    env = {**FAST, "SUNLIGHT_STATE_DIR": str(state), "SUNLIGHT_ENGINE_IDLE_ADVANCE_S": "600"}
+    last = {**env, "SUNLIGHT_ENGINE_IDLE_ADVANCE_S": "10"}
     with live_system(tmp_path) as system:
         db = state / system.app_id / "state.sqlite"
         worker = system.start_worker(**env)
@@ -74,7 +77,7 @@ def test_restart_after_the_input_is_gone(tmp_path: Path) -> None:
         assert any(committed.values())  # and it does commit
         system.kill(worker)
         recreate(system.bootstrap, [f"sunlight.{t}" for t in INPUTS])
-        system.start_worker(**env)
+        system.start_worker(**last)
         produce([second], system.bootstrap)
         alerts = system.wait_alerts(CITY_ALERTS, timeout_s=400)
         assert subjects(alerts) == want(), system.log_tail()
@@ -191,11 +194,12 @@ def test_up_keeps_its_data_and_restarts_its_worker(tmp_path: Path) -> None:
     on from its checkpoint: the final alerts equal the replay's, none doubled."""
     parts = split_sample(SAMPLE / "stream.jsonl.gz", tmp_path, [0.3, 0.6])
     data = tmp_path / "data"
-    # Between `up` coming back and the rest of the sample arriving the input is idle for
-    # a while; the idle clock must not jump to SUNLIGHT_CLOCK_END meanwhile (60 s is the
-    # shipped default; 30 s keeps the final wait short).
+    # Between the parts the input is idle for as long as a checkpoint, a restart or the
+    # stop of `up` take: until the last part its idle clock must not move (a checkpoint
+    # would carry the clock to SUNLIGHT_CLOCK_END), so it waits 10 min. The last `up`'s
+    # idle clock ends the run.
     env = {**os.environ, **FAST, "SUNLIGHT_DATA_DIR": str(data),
-           "SUNLIGHT_ENGINE_IDLE_ADVANCE_S": "30"}
+           "SUNLIGHT_ENGINE_IDLE_ADVANCE_S": "600"}
     db = data / "state" / "sunlight" / "state.sqlite"
     pid_file = data / "logs" / "worker.pid"
     up = Up(env)
@@ -212,7 +216,7 @@ def test_up_keeps_its_data_and_restarts_its_worker(tmp_path: Path) -> None:
     finally:
         assert up.stop() == 0, up.text()
     assert before
-    up = Up(env)
+    up = Up({**env, "SUNLIGHT_ENGINE_IDLE_ADVANCE_S": "10"})
     try:
         assert {a["alert_id"] for a in up.alerts()} == before  # Redis kept them
         produce([parts[2]], up.kafka)
