@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from paths import CITY_SAMPLE
 
 from detectors.base import alert_id
-from streams.replay import replay_files
+from streams.batch.replay import replay_files
 
 ZONE = ZoneInfo("Asia/Shanghai")
 # How long before `now` each detector's sample was raised (a day of activity, newest first).

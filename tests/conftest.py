@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.embedded import EmbeddedKafka, EmbeddedRedis
+from streams.tools.embedded import EmbeddedKafka, EmbeddedRedis
 
 
 @pytest.fixture(scope="session")

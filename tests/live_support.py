@@ -19,7 +19,7 @@ from typing import Any
 import redis
 from kafka import KafkaConsumer
 
-from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
+from streams.tools.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
 from streams.topics import ALL_TOPICS
 
 ROOT = Path(__file__).resolve().parents[1]

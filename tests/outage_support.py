@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import threading
 
-from streams.embedded import EmbeddedKafka, free_port
+from streams.tools.embedded import EmbeddedKafka, free_port
 
 HOST = "127.0.0.1"
 

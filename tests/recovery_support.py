@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 from aiokafka import TopicPartition
 
-from streams.feeds import watermarks
+from streams.live.feeds import watermarks
 from streams.topics import ENGINE_TOPICS
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from live_support import LiveSystem, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics
-from streams.producer import produce
+from streams.tools.embedded import EmbeddedKafka, EmbeddedRedis, create_topics
+from streams.tools.producer import produce
 from streams.topics import ALL_TOPICS
 
 PARTITIONS = 4
@@ -43,7 +43,7 @@ def durable_live_system(tmp_path: Path, appendonly: bool = True) -> Iterator[Liv
 
 
 class Feed(threading.Thread):
-    """`streams.producer.produce` in a thread; `join_ok()` re-raises what it raised."""
+    """`streams.tools.producer.produce` in a thread; `join_ok()` re-raises what it raised."""
 
     def __init__(self, paths: list[Path], bootstrap: str, **kwargs: Any) -> None:
         super().__init__(daemon=True)

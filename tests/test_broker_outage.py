@@ -15,8 +15,8 @@ import pytest
 from live_support import CITY_ALERTS, SAMPLE, LiveSystem, expected, subjects, wait_for
 from outage_support import RelayedKafka
 
-from streams.embedded import EmbeddedRedis, create_topics
-from streams.producer import produce
+from streams.tools.embedded import EmbeddedRedis, create_topics
+from streams.tools.producer import produce
 from streams.topics import ALL_TOPICS
 
 pytestmark = [pytest.mark.integration]

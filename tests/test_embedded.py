@@ -12,7 +12,7 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaConsumer
 
-from streams.embedded import GROUP_TIMEOUT_MS, EmbeddedKafka, EmbeddedRedis, create_topics
+from streams.tools.embedded import GROUP_TIMEOUT_MS, EmbeddedKafka, EmbeddedRedis, create_topics
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from detectors.geo import distance_km, walk
 from detectors.timeutil import Zone
-from streams import gctune
+from streams.batch import gctune
 
 
 @settings(max_examples=400, deadline=None)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from streams.embedded import create_topics
-from streams.feeds import BroadcastFeed, watermarks
+from streams.live.feeds import BroadcastFeed, watermarks
+from streams.tools.embedded import create_topics
 
 pytestmark = pytest.mark.integration
 

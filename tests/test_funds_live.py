@@ -17,7 +17,7 @@ from support import engine
 
 from detectors.base import alert_id
 from detectors.events import Rejected, decode_record
-from streams.producer import produce
+from streams.tools.producer import produce
 from streams.topics import INPUT_TOPICS
 
 pytestmark = [pytest.mark.integration]

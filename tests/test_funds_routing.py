@@ -17,8 +17,8 @@ from support import engine
 
 from detectors.base import alert_id
 from detectors.events import Rejected, decode_record
-from streams.partition import Outcome, PartitionEngine, routes
-from streams.producer import KIND_TOPIC
+from streams.live.partition import Outcome, PartitionEngine, routes
+from streams.tools.producer import KIND_TOPIC
 from streams.topics import ENGINE_TOPICS, INPUT_TOPICS, partition_for
 
 PARTITIONS = 4

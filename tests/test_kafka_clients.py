@@ -16,11 +16,11 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from sinks import audit_anchor
 from sinks.audit_anchor import KafkaAnchor
-from streams import embedded, producer
-from streams.app import create_app
 from streams.cli import main
 from streams.kafka_options import aiokafka_options, kafka_python_options
+from streams.live.app import create_app
 from streams.settings import load_settings
+from streams.tools import embedded, producer
 
 SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
 ENV = {

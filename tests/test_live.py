@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from live_support import CITY_ALERTS, SAMPLE, expected, live_system, subjects, wait_for
 
-from streams.producer import produce
+from streams.tools.producer import produce
 
 pytestmark = [
     pytest.mark.integration,

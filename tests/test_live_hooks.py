@@ -18,7 +18,7 @@ from sinks.fleet import FleetPublisher
 from sinks.fleet_sites import SitePublisher
 from sinks.live_hooks import LiveHooks
 from sinks.publication import GrantPublisher, published
-from streams.embedded import free_port
+from streams.tools.embedded import free_port
 
 pytestmark = pytest.mark.integration
 

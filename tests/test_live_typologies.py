@@ -12,8 +12,8 @@ import pytest
 from live_support import live_system
 from paths import TYPOLOGY_SAMPLE
 
-from streams.producer import produce
-from streams.replay import replay_files
+from streams.batch.replay import replay_files
+from streams.tools.producer import produce
 
 pytestmark = [pytest.mark.integration]
 

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from sinks.metrics import Metrics, serve_metrics
-from streams.embedded import free_port
+from streams.tools.embedded import free_port
 
 
 def _metrics() -> tuple[Metrics, CollectorRegistry]:

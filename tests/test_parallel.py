@@ -12,8 +12,8 @@ from paths import CITY_SAMPLE
 from support import ZONE
 
 from detectors.config import load_config
-from streams import parallel
-from streams.replay import replay_files
+from streams.batch import parallel
+from streams.batch.replay import replay_files
 from streams.topics import partition_for
 
 UNTIL = "2026-10-31T00:00:00+08:00"

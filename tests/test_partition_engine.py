@@ -8,8 +8,8 @@ import orjson
 import pytest
 from support import engine
 
-from streams.checkpoint import Meta, Position
-from streams.partition import MAX_HOPS, PartitionEngine
+from streams.live.checkpoint import Meta, Position
+from streams.live.partition import MAX_HOPS, PartitionEngine
 from streams.topics import ENGINE_TOPICS, partition_for
 
 PARTITIONS = 4

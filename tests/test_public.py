@@ -24,7 +24,7 @@ from sinks.dashboard.config import DashboardConfig
 from sinks.dashboard.report_sink import KafkaReportSink
 from sinks.publication import publish_grant
 from sinks.redis_store import RedisAlertStore
-from streams.embedded import create_topics
+from streams.tools.embedded import create_topics
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]

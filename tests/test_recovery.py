@@ -25,8 +25,8 @@ from recovery_support import (
     split_sample,
 )
 
-from streams.embedded import create_topics, free_port
-from streams.producer import produce
+from streams.tools.embedded import create_topics, free_port
+from streams.tools.producer import produce
 
 pytestmark = pytest.mark.integration
 FAST = {"SUNLIGHT_CLOCK_END": "2026-10-31T00:00:00+08:00",

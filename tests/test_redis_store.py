@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from sinks.metrics import Metrics
 from sinks.redis_store import RedisAlertStore
-from streams.embedded import EmbeddedRedis
+from streams.tools.embedded import EmbeddedRedis
 
 pytestmark = pytest.mark.integration
 

@@ -52,8 +52,8 @@ from test_deploy_config import (
     promql_metric_names,
 )
 
-from streams.bench import synthetic_gps
-from streams.replay import replay_files
+from streams.batch.replay import replay_files
+from streams.tools.bench.suite import synthetic_gps
 from streams.topics import partition_for
 
 pytestmark = [

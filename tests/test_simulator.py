@@ -18,11 +18,11 @@ from detectors.calendar import load_calendar
 from detectors.config import DEFAULT_CONFIG_DIR
 from detectors.geo import distance_km
 from detectors.timeutil import Zone
-from streams import sim_cli
-from streams.evaluate import DETECTORS, load_alerts, load_truth, score
-from streams.replay import replay_files
-from streams.simulator import frauds, typologies
-from streams.simulator.funds import FUNDS_LOOKALIKES
+from streams.batch.replay import replay_files
+from streams.cli import sim
+from streams.tools.evaluate import DETECTORS, load_alerts, load_truth, score
+from streams.tools.simulator import frauds, typologies
+from streams.tools.simulator.funds import FUNDS_LOOKALIKES
 
 SMALL = ["--vehicles", "20", "--days", "10", "--recipients", "120", "--cases", "40"]
 
@@ -30,7 +30,7 @@ SMALL = ["--vehicles", "20", "--days", "10", "--recipients", "120", "--cases", "
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sunlight")
     sub = parser.add_subparsers(dest="command", required=True)
-    sim_cli.register(sub)
+    sim.register(sub)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
@@ -172,10 +172,10 @@ def test_live_feed_keys_records_per_contract() -> None:
     from kafka import KafkaConsumer
 
     from detectors.events import KEY_FIELD
-    from streams.embedded import EmbeddedKafka
-    from streams.producer import registry_key
-    from streams.simulator import SimConfig
-    from streams.simulator.live import ending_today, feed
+    from streams.tools.embedded import EmbeddedKafka
+    from streams.tools.producer import registry_key
+    from streams.tools.simulator import SimConfig
+    from streams.tools.simulator.live import ending_today, feed
     from streams.topics import INPUT_TOPICS
 
     topics = [f"sunlight.{n}" for n in INPUT_TOPICS]  # the city's five and the funds' five

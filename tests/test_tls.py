@@ -29,9 +29,9 @@ from live_support import wait_for
 from sinks.audit_anchor import KafkaAnchor, read_anchors
 from sinks.redis_client import async_redis
 from sinks.redis_store import RedisAlertStore
-from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
 from streams.kafka_options import aiokafka_options, kafka_python_options
 from streams.settings import Settings, load_settings
+from streams.tools.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
 
 pytestmark = pytest.mark.integration
 HOST = "127.0.0.1"

@@ -36,7 +36,7 @@ import orjson
 from paths import CITY_SAMPLE, DATA
 
 from detectors.config import EngineConfig, load_config
-from streams.replay import replay_files
+from streams.batch.replay import replay_files
 
 REFERENCE = DATA / "city-sample-alerts.jsonl.gz"
 UNTIL = "2026-10-31T00:00:00+08:00"  # the sample's expected.json `until`

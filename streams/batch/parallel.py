@@ -47,8 +47,8 @@ import orjson
 
 from detectors.config import DEFAULT_CONFIG_DIR, EngineConfig
 from detectors.events import Event, Rejected
-from streams import gctune
-from streams.replay import Replay, ReplayStats, kind_from_name
+from streams.batch import gctune
+from streams.batch.replay import Replay, ReplayStats, kind_from_name
 from streams.topics import partition_for
 
 # Kinds sharded by their entity, as live partitions their topics; all are activity kinds.

@@ -26,7 +26,7 @@ from detectors.config import DEFAULT_CONFIG_DIR, EngineConfig, load_config
 from detectors.engine import Engine
 from detectors.events import MAX_RECORD_BYTES, Event, Rejected, decode_record, validate
 from detectors.timeutil import Zone
-from streams import gctune
+from streams.batch import gctune
 
 if TYPE_CHECKING:
     from tqdm import tqdm

@@ -1,4 +1,6 @@
-"""The `sunlight` command."""
+"""The `sunlight` command: `replay` here, and each command group registered from its room
+(`live`: worker, produce, up, demo, bench; `sim`: simulate, evaluate; `ops`: dashboard,
+audit, alerts, forward)."""
 
 from __future__ import annotations
 
@@ -7,14 +9,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from streams import cli_ops, live_cli, sim_cli
+from streams.cli import live, ops, sim
 from streams.settings import config_dir_from_env
 
 
 def _replay(args: argparse.Namespace) -> int:
     from detectors.config import load_config
     from detectors.timeutil import Zone
-    from streams.replay import replay_files
+    from streams.batch.replay import replay_files
     from streams.settings import load_settings
 
     paths = [Path(p) for p in args.inputs]
@@ -28,7 +30,7 @@ def _replay(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
         config = load_config(args.config, dict(settings.engine_overrides))
         if args.workers > 1:
-            from streams.parallel import replay_parallel
+            from streams.batch.parallel import replay_parallel
 
             until_ms = Zone(config.zone).parse(args.until) if args.until is not None else None
             stats = replay_parallel(paths, out, args.workers, config, args.config, until_ms, dlq)
@@ -75,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default 1); the same alerts in the same order")
     rp.set_defaults(func=_replay)
 
-    live_cli.register(sub)
-    sim_cli.register(sub)
-    cli_ops.register(sub)
+    live.register(sub)
+    sim.register(sub)
+    ops.register(sub)
     return parser
 
 
@@ -86,6 +88,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: int = args.func(args)
     return result
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,9 +17,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
-    from streams.app import create_app
-    from streams.embedded import create_topics
     from streams.kafka_options import kafka_python_options
+    from streams.live.app import create_app
+    from streams.tools.embedded import create_topics
     from streams.topics import ALL_TOPICS, topic_configs
 
     settings = _settings(args)
@@ -35,7 +35,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _produce(args: argparse.Namespace) -> int:
     from streams.kafka_options import kafka_python_options
-    from streams.producer import produce
+    from streams.tools.producer import produce
 
     settings = _settings(args)
     sent = produce([Path(p) for p in args.inputs], args.broker or settings.kafka_bootstrap,
@@ -48,7 +48,7 @@ def _produce(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace, feed_files: list[Path] | None = None,
         simulate: bool = False) -> int:
 
-    from streams.runtime import run_up
+    from streams.tools.runtime import run_up
 
     settings = _settings(args)
     settings = settings.with_(
@@ -58,14 +58,14 @@ def _up(args: argparse.Namespace, feed_files: list[Path] | None = None,
     feed = None
     if feed_files:
         def feed(s: Settings) -> None:
-            from streams.producer import produce
+            from streams.tools.producer import produce
 
             produce(feed_files, s.kafka_bootstrap, s.topic_prefix, rate=args.rate)
     elif simulate:
         def feed(s: Settings) -> None:
-            from streams.simulator import SimConfig
-            from streams.simulator.live import ending_today
-            from streams.simulator.live import feed as sim_feed
+            from streams.tools.simulator import SimConfig
+            from streams.tools.simulator.live import ending_today
+            from streams.tools.simulator.live import feed as sim_feed
 
             config = ending_today(SimConfig(seed=args.seed))
             sim_feed(config, s.kafka_bootstrap, speed=args.speed, topic_prefix=s.topic_prefix)
@@ -87,7 +87,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from streams.bench import SECTIONS, main
+    from streams.tools.bench.suite import SECTIONS, main
 
     only = tuple(args.only.split(",")) if args.only else SECTIONS
     unknown = set(only) - set(SECTIONS)

@@ -11,7 +11,7 @@ from detectors.config import DEFAULT_CONFIG_DIR
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from streams.simulator import SimConfig, write
+    from streams.tools.simulator import SimConfig, write
 
     try:
         config = SimConfig(
@@ -26,7 +26,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.live:
         from streams.kafka_options import kafka_python_options
         from streams.settings import load_settings
-        from streams.simulator.live import ending_today, feed
+        from streams.tools.simulator.live import ending_today, feed
 
         config = ending_today(config)
         settings = load_settings(getattr(args, "config", None) or DEFAULT_CONFIG_DIR)
@@ -54,7 +54,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from streams.evaluate import evaluate
+    from streams.tools.evaluate import evaluate
 
     return evaluate(Path(args.alerts), Path(args.truth),
                     Path(args.json) if args.json else None)

@@ -26,10 +26,10 @@ from sinks.catalogue import Catalogue
 from sinks.live_hooks import build_live_hooks as live_hooks
 from sinks.metrics import Metrics
 from sinks.redis_store import RedisAlertStore
-from streams.feeds import FRESH_POLL_MS
 from streams.kafka_options import aiokafka_options as kafka_security
 from streams.kafka_options import faust_credentials
-from streams.live import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, AlertSinks, LiveEngine
+from streams.live.engine import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, AlertSinks, LiveEngine
+from streams.live.feeds import FRESH_POLL_MS
 from streams.settings import Settings
 from streams.topics import BROADCAST_TOPICS, ENGINE_TOPICS
 

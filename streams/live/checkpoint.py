@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.feeds import fingerprint, watermarks
+from streams.live.feeds import fingerprint, watermarks
 
 __all__ = ["fingerprint"]
 

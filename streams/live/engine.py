@@ -28,8 +28,8 @@ from detectors.registry import Registry
 from detectors.timeutil import Zone
 from sinks.live_hooks import LiveHooks
 from sinks.metrics import Metrics
-from streams import state_codec
-from streams.checkpoint import (
+from streams.live import state_codec
+from streams.live.checkpoint import (
     FORMAT_VERSION,
     Checkpointer,
     KafkaChangelog,
@@ -40,9 +40,9 @@ from streams.checkpoint import (
     check_version,
     fingerprint,
 )
-from streams.feeds import BroadcastFeed, group_positions, read_ranges
-from streams.partition import CLOCK_KINDS, Outcome, PartitionEngine, belongs, routes
-from streams.recovery import check_positions
+from streams.live.feeds import BroadcastFeed, group_positions, read_ranges
+from streams.live.partition import CLOCK_KINDS, Outcome, PartitionEngine, belongs, routes
+from streams.live.recovery import check_positions
 from streams.settings import Settings
 from streams.topics import ENGINE_TOPICS, INPUT_TOPICS, max_bytes, partition_for
 

@@ -27,7 +27,7 @@ from detectors.engine import CLOCK_KINDS, Engine
 from detectors.events import Event, Rejected, decode_record
 from detectors.funds_events import FUNDS_KEY_FIELD
 from detectors.refuel import fuel_key
-from streams.checkpoint import Meta, Position, fingerprint
+from streams.live.checkpoint import Meta, Position, fingerprint
 from streams.topics import INPUT_TOPICS, max_bytes, partition_for
 
 MAX_HOPS = 3

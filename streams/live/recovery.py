@@ -20,8 +20,8 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from sinks.metrics import Metrics
-from streams.checkpoint import Position, fingerprint
-from streams.feeds import fetch_at, watermarks
+from streams.live.checkpoint import Position, fingerprint
+from streams.live.feeds import fetch_at, watermarks
 
 log = logging.getLogger(__name__)
 

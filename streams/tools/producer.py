@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from detectors.events import KEY_FIELD
 from detectors.timeutil import Zone
-from streams.replay import kind_from_name
+from streams.batch.replay import kind_from_name
 
 KIND_TOPIC = {
     "gps": "gps",

@@ -23,8 +23,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
 from streams.settings import Settings
+from streams.tools.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
 from streams.topics import ALL_TOPICS, topic_configs
 
 

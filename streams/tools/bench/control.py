@@ -1,6 +1,6 @@
 """Control-room benchmarks: the alert indexes at 200,000 alerts, and the fleet map's path.
 
-``python -m streams.bench_control [--alerts N] [--vehicles N ...] [--page-fps]``
+``python -m streams.tools.bench.control [--alerts N] [--vehicles N ...] [--page-fps]``
 
 - index: N alerts written through the worker's own store (Lua: alert + indexes in one
   step), then filtered pages (the walk, and in the same run the stored intersection as
@@ -228,7 +228,7 @@ async def bench_page_fps(url: str, vehicles: int = 2706, seconds: float = 10.0) 
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from streams.embedded import EmbeddedRedis
+    from streams.tools.embedded import EmbeddedRedis
 
     out: dict[str, Any] = {}
     with EmbeddedRedis() as server:

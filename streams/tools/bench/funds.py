@@ -17,7 +17,7 @@ import orjson
 from detectors.applications import DETECTOR
 from detectors.config import load_config
 from detectors.funds_events import CODE_CHARSET, check_character
-from streams.replay import replay_files
+from streams.batch.replay import replay_files
 
 PLACES = ["沈阳市浑南区", "沈北新区", "于洪区", "铁西区", "苏家屯区", "新民市", "法库县", "辽中区"]
 SCALES = ["年产5万吨", "年处理3万吨", "年产20万套", "一期", "二期扩建", "新建"]

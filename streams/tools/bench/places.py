@@ -15,7 +15,7 @@ from typing import Any
 
 from detectors.config import DEFAULT_CONFIG_DIR, load_config
 from detectors.events import validate
-from streams.replay import Replay
+from streams.batch.replay import Replay
 
 CENTER = (41.8057, 123.4315)
 CATEGORIES = ("scenic", "entertainment", "golf", "private_club", "luxury_dining", "hotel",
@@ -61,7 +61,7 @@ def bench_places(path: Path, n: int = 5000) -> dict[str, Any]:
 
 
 def sample_path() -> Path:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     return root / "tests" / "data" / "examples" / "city-sample" / "stream.jsonl.gz"
 
 

@@ -21,14 +21,14 @@ from typing import Any
 
 import orjson
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 CITY_VEHICLES, CITY_DAYS = 146, 14
 
 
 def gps_heavy_city(tmp: Path, vehicles: int = CITY_VEHICLES,
                    days: int = CITY_DAYS) -> tuple[Path, Path]:
     """The simulated city as `city.jsonl` and `city.jsonl.gz` (the same lines)."""
-    from streams.simulator import SimConfig, simulate
+    from streams.tools.simulator import SimConfig, simulate
 
     lines = simulate(SimConfig(vehicles=vehicles, days=days)).ordered()
     body = b"\n".join(lines) + b"\n"

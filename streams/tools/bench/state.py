@@ -24,12 +24,12 @@ from detectors.calendar import load_calendar
 from detectors.config import DEFAULT_CONFIG_DIR, load_config
 from detectors.engine import Engine
 from detectors.timeutil import Zone
-from streams import state_codec
-from streams.checkpoint import LocalStore, Meta
-from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
+from streams.live import state_codec
+from streams.live.checkpoint import LocalStore, Meta
+from streams.tools.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
 from streams.topics import ALL_TOPICS, partition_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 APP_ID = "bench-recovery"
 
 
@@ -79,7 +79,7 @@ def write_checkpoint(state_db: Path, vehicles: int, partitions: int) -> dict[str
 
 
 def _metric(port: int, name: str) -> float:
-    from streams.bench import metric
+    from streams.tools.bench.suite import metric
 
     return metric(port, name)
 
@@ -161,7 +161,7 @@ def _rss_bytes(pid: int) -> int:
 def bench_checkpoint_cost(events_n: int, tmp: Path) -> dict[str, Any]:
     """Live throughput (GPS in envelopes of 100) with checkpoints every 10 s, and with
     checkpoints as good as off, on the same input, one after the other."""
-    from streams.bench import prefill, run_worker, synthetic_gps
+    from streams.tools.bench.suite import prefill, run_worker, synthetic_gps
 
     events = synthetic_gps(events_n // 20, 20)
     out: dict[str, Any] = {"events": len(events)}

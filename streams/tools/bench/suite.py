@@ -26,11 +26,11 @@ from typing import Any
 
 import orjson
 
-from streams import gctune
-from streams.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
+from streams.batch import gctune
+from streams.tools.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
 from streams.topics import ALL_TOPICS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def synthetic_gps(vehicles: int, per_vehicle: int, seed: int = 7) -> list[dict[str, Any]]:
@@ -450,7 +450,7 @@ SECTIONS = ("replay", "workers", "places", "funds", "memory", "scaling", "live",
 
 def main(out: Path | None = None, quick: bool = False,
          only: tuple[str, ...] = SECTIONS) -> int:
-    from streams import bench_replay
+    from streams.tools.bench import replay as bench_replay
 
     results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, {sys.platform}"}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -476,11 +476,11 @@ def main(out: Path | None = None, quick: bool = False,
                       f"{row['speedup_free_cores']:.2f} on free cores", flush=True)
         sample = ROOT / "tests" / "data" / "examples" / "city-sample" / "stream.jsonl.gz"
         if "places" in only and sample.exists():
-            from streams.bench_places import bench_places, report
+            from streams.tools.bench.places import bench_places, report
             results["replay_places"] = bench_places(sample)
             print(report(results["replay_places"]), flush=True)
         if "funds" in only:
-            from streams.bench_funds import bench_funds
+            from streams.tools.bench.funds import bench_funds
 
             apps = 10_000 if quick else 100_000
             results["funds_replay"] = f = bench_funds(apps, tmp)
@@ -520,7 +520,7 @@ def main(out: Path | None = None, quick: bool = False,
                   f"{lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, p99 "
                   f"{lat['p99_ms']:.1f} ms ({lat['alerts']} alerts)", flush=True)
         if "recovery" in only:
-            from streams.bench_state import bench_recovery as recovery_at_scale
+            from streams.tools.bench.state import bench_recovery as recovery_at_scale
 
             rec = recovery_at_scale(10_000 if quick else 100_000, tmp)
             results["recovery"] = rec
@@ -531,7 +531,7 @@ def main(out: Path | None = None, quick: bool = False,
                   f"start); worker RSS {rec['worker_rss_bytes_per_vehicle']:,.0f} bytes a "
                   "vehicle", flush=True)
         if "checkpoints" in only:
-            from streams.bench_state import bench_checkpoint_cost
+            from streams.tools.bench.state import bench_checkpoint_cost
 
             cost = bench_checkpoint_cost(40_000 if quick else 200_000, tmp)
             results["checkpoint_cost"] = cost

@@ -12,13 +12,13 @@ from typing import Any
 
 from detectors.calendar import WorkCalendar, load_calendar
 from detectors.config import DEFAULT_CONFIG_DIR
-from streams.simulator import frauds, typologies
-from streams.simulator.approvals import Approvals
-from streams.simulator.city import SimConfig, build_city, date_ms
-from streams.simulator.fleet import Fleet, registry
-from streams.simulator.funds import FUNDS_FRAUDS, FUNDS_LOOKALIKES, Funds
-from streams.simulator.welfare import Welfare
-from streams.simulator.writer import Stream, write_jsonl_gz, write_truth
+from streams.tools.simulator import frauds, typologies
+from streams.tools.simulator.approvals import Approvals
+from streams.tools.simulator.city import SimConfig, build_city, date_ms
+from streams.tools.simulator.fleet import Fleet, registry
+from streams.tools.simulator.funds import FUNDS_FRAUDS, FUNDS_LOOKALIKES, Funds
+from streams.tools.simulator.welfare import Welfare
+from streams.tools.simulator.writer import Stream, write_jsonl_gz, write_truth
 
 __all__ = ["SimConfig", "simulate", "write"]
 

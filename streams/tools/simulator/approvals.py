@@ -8,8 +8,8 @@ import random
 from datetime import date, timedelta
 
 from detectors.calendar import WorkCalendar
-from streams.simulator.city import MINUTE_MS, UNIT_NAMES, City, date_ms, local_date
-from streams.simulator.writer import Stream
+from streams.tools.simulator.city import MINUTE_MS, UNIT_NAMES, City, date_ms, local_date
+from streams.tools.simulator.writer import Stream
 
 NODES = [("acceptance", 1), ("preliminary_review", 5), ("expert_review", 10),
          ("approval", 3), ("fund_allocation", 5)]

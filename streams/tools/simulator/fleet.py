@@ -7,9 +7,9 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from streams.simulator.city import HOUR_MS, MINUTE_MS, City, Vehicle, iso, km, local_date
-from streams.simulator.vehicles import Dwell, Track, off_day_trip, office_day, rest_day
-from streams.simulator.writer import Stream
+from streams.tools.simulator.city import HOUR_MS, MINUTE_MS, City, Vehicle, iso, km, local_date
+from streams.tools.simulator.vehicles import Dwell, Track, off_day_trip, office_day, rest_day
+from streams.tools.simulator.writer import Stream
 
 GRADES = {"gasoline": ["92", "92", "95"], "diesel": ["0", "0", "-10"]}
 PRICE = {"92": 7.62, "95": 8.12, "0": 7.35, "-10": 7.80}

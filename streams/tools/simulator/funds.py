@@ -11,8 +11,8 @@ from datetime import date, timedelta
 
 from detectors.calendar import WorkCalendar
 from detectors.funds_events import CODE_CHARSET, check_character
-from streams.simulator.city import DAY_MS, DISTRICTS, MINUTE_MS, City, date_ms, local_date
-from streams.simulator.writer import Stream
+from streams.tools.simulator.city import DAY_MS, DISTRICTS, MINUTE_MS, City, date_ms, local_date
+from streams.tools.simulator.writer import Stream
 
 FUNDS_FRAUDS = ["dup_multi", "dup_repeat", "idle", "no_inspection", "unverified",
                 "mismatch_total", "voided", "reused", "unpaid", "wrong_payee", "split_overpay"]

@@ -3,7 +3,7 @@
 The period is simulated on real dates ending today (local midnight), so the working-day
 calendar, office hours and nights stay true; the history before the period (registry,
 earlier payments and cases) is sent at once, then the period is paced at `speed` times
-event time. Records are keyed per the contract (by `streams.producer`).
+event time. Records are keyed per the contract (by `streams.tools.producer`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from streams.simulator import SimConfig, simulate
+from streams.tools.simulator import SimConfig, simulate
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -28,7 +28,7 @@ def ending_today(config: SimConfig, today: date | None = None) -> SimConfig:
 def feed(config: SimConfig, bootstrap: str, speed: float | None = 3600.0,
          topic_prefix: str = "sunlight.", **kafka: Any) -> int:
     """Send the city; returns the number of lines sent (`kafka`: SASL/TLS client options)."""
-    from streams.producer import produce
+    from streams.tools.producer import produce
 
     lines = sorted(simulate(config).lines)
     cut = config.start_ms

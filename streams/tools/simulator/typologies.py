@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from math import cos, sin
 
-from streams.simulator.city import (
+from streams.tools.simulator.city import (
     CENTER,
     DAY_MS,
     HOUR_MS,
@@ -26,8 +26,8 @@ from streams.simulator.city import (
     local_date,
     move,
 )
-from streams.simulator.vehicles import Track
-from streams.simulator.writer import Stream
+from streams.tools.simulator.vehicles import Track
+from streams.tools.simulator.writer import Stream
 
 CATEGORIES = ["scenic", "entertainment", "golf", "private_club", "luxury_dining", "hotel",
               "residence", "other"]

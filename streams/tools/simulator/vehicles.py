@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from streams.simulator.city import HOUR_MS, MINUTE_MS, Point, km, move, random_point
+from streams.tools.simulator.city import HOUR_MS, MINUTE_MS, Point, km, move, random_point
 
 PARK_JITTER_M = 8.0  # pairwise < 50 m, so parked fixes are jitter to the engine
 MOVE_NOISE_M = 4.0

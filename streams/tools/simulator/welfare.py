@@ -7,7 +7,7 @@ import random
 from datetime import date, timedelta
 
 from detectors.calendar import WorkCalendar
-from streams.simulator.city import (
+from streams.tools.simulator.city import (
     DAY_MS,
     DISTRICTS,
     HOUR_MS,
@@ -17,8 +17,8 @@ from streams.simulator.city import (
     date_ms,
     local_date,
 )
-from streams.simulator.typologies import asset_programs, assets
-from streams.simulator.writer import Stream
+from streams.tools.simulator.typologies import asset_programs, assets
+from streams.tools.simulator.writer import Stream
 
 GRACE_DAYS = 30  # the shipped payment_after_death grace
 PAY_DAY = 10  # payments go out on the 10th, or the next working day

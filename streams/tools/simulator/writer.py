@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from streams.simulator.city import iso
+from streams.tools.simulator.city import iso
 
 
 @dataclass
