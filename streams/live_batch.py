@@ -35,26 +35,13 @@ async def fold_records(live: LiveEngine, group_state: GroupState, topic: str, p:
                        records: list[ConsumerRecord[bytes, bytes]]) -> None:
     pe = await live.partition(p)
     high, at_end = group_state(topic, p)
-    until_other, behind_other = live.horizon(pe), live.behind(pe)
-    horizons: dict[str, float] = {}
-    behinds: dict[str, bool] = {}
-    folded, produced = pe.folded, pe.last_produced
-
-    def until(source: str) -> float:
-        if source == topic:
-            return horizon_from(high, at_end, folded.get(topic, -1), produced.get(topic, 0))
-        value = horizons.get(source)
-        if value is None:
-            value = horizons[source] = until_other(source)
-        return value
-
-    def behind(source: str) -> bool:
-        if source == topic:
-            return high is not None and folded.get(topic, -1) + 1 < high
-        value = behinds.get(source)
-        if value is None:
-            value = behinds[source] = behind_other(source)
-        return value
+    until, behind = live.horizon(pe), live.behind(pe)
+    others = [s for s in pe.sources if s != topic]
+    # what `pe.drain(live.horizon(pe), live.behind(pe))` works out, but for this topic
+    others_until = min(map(until, others), default=float("inf"))
+    others_behind = any(map(behind, others))
+    own = topic in pe.sources
+    folded, produced, max_wait = pe.folded, pe.last_produced, pe.max_wait_s
 
     out = Outcome()
     taken: list[ConsumerRecord[bytes, bytes]] = []
@@ -65,8 +52,13 @@ async def fold_records(live: LiveEngine, group_state: GroupState, topic: str, p:
             continue
         taken.append(record)
         try:
-            out.merge(pe.offer(topic, offset, record.value or b"", record.timestamp))
-            out.merge(pe.drain(until, behind))
+            pe.offer(topic, offset, record.value or b"", record.timestamp, out)
+            horizon, is_behind = others_until, others_behind
+            if own:
+                done = folded.get(topic, -1)
+                horizon = min(horizon, horizon_from(high, at_end, done, produced.get(topic, 0)))
+                is_behind = is_behind or (high is not None and done + 1 < high)
+            pe.drain_to(horizon, -1.0 if is_behind else pe.wall() - max_wait, out)
         except Exception:  # one bad record never stops the loop
             log.exception("engine: %s[%d]@%d failed", topic, p, offset)
             failed.append(record)
