@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, cast
 
@@ -166,12 +167,15 @@ class GroupIntake:
         """The body of an agent over a channel of `route`: each batch, a chunk of records
         at a time, to `handler`; each chunk counts as handled once `handler` returns."""
         consumer = self.app.consumer
+        # Faust's livelock check reads when a partition's stream last took an event in
+        inbound = self.app.monitor.stream_inbound_time
         async for batch in cast(AsyncIterator[Batch], stream):
             try:
                 records, n, tp = batch.records, self.chunk, batch.tp
                 for i in range(0, len(records), n):
                     if not self.current(batch):
                         break
+                    inbound[tp] = time.monotonic()
                     chunk = records[i:i + n] if len(records) > n else records
                     await handler(tp, chunk)
                     if batch.generation == self.app.consumer_generation_id:
