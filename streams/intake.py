@@ -140,12 +140,10 @@ class GroupIntake:
                         batch = [r for r in batch if r.offset >= start]
                         if not batch:
                             continue
-                    while not channel._subscribers:  # type: ignore[attr-defined]
-                        await asyncio.sleep(0.05)  # its agent is not iterating it yet
-                    read_offset[tp] = batch[-1].offset + 1
                     item = Batch(TP(tp.topic, tp.partition), batch, generation)
-                    unacked.add(item)
-                    await channel.put(item)
+                    if await self._put(channel, item):
+                        read_offset[tp] = batch[-1].offset + 1
+                        unacked.add(item)
                 await asyncio.sleep(0)
         except consumer.consumer_stopped_errors:
             if consumer.transport.app.should_stop:
@@ -156,6 +154,22 @@ class GroupIntake:
             if consumer.transport.app.should_stop:
                 return
             raise
+
+    async def _put(self, channel: faust.ChannelT[Any], batch: Batch) -> bool:
+        """Queue a batch for the channel's agent, waiting while its queue is full; False
+        when a rebalance came first (the batch is stale: the group seeks back for it).
+
+        Not `Channel.put`: a rebalance clears the queues (Faust's flow control) without
+        waking a put waiting on a full one, which would then wait for ever."""
+        while True:
+            if not self.current(batch):
+                return False
+            queues = [sub.queue for sub in channel._subscribers]  # type: ignore[attr-defined]
+            if queues and not any(q.full() for q in queues):
+                for q in queues:
+                    q.put_nowait(batch)
+                return True
+            await asyncio.sleep(0.002)  # the agent is busy, or not iterating yet
 
     def current(self, batch: Batch) -> bool:
         """Whether a batch may still be handled (no rebalance since it was fetched)."""
