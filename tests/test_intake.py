@@ -16,7 +16,7 @@ from paths import CITY_SAMPLE
 from support import engine, ev
 
 from detectors.events import Rejected
-from streams.intake import GroupIntake
+from streams.intake import Batch, GroupIntake
 from streams.live import SOURCES
 from streams.live_batch import fold_records, horizon_from
 from streams.partition import Outcome, PartitionEngine, entity_key
@@ -151,3 +151,31 @@ def test_a_chunk_folded_at_once_is_each_record_offered_and_drained_in_turn() -> 
     assert chunked.engine.clock() == one.engine.clock()
     assert chunked.pending == one.pending
     assert chunked.last_fp == one.last_fp and chunked.folded == one.folded
+
+
+def test_a_batch_waiting_for_room_is_queued_after_a_rebalance_clears_the_queue() -> None:
+    """A rebalance empties the agents' queues without waking a put waiting on a full one
+    (Faust's flow control): the intake's put must see the room, or drop a stale batch."""
+    intake = GroupIntake(faust.App("test-intake-put", broker="kafka://127.0.0.1:1"))
+    fresh = {"yes": True}
+    intake.current = lambda _batch: fresh["yes"]  # type: ignore[method-assign]
+    channel = intake.route(["sunlight.gps"], maxsize=1)
+    agent_side = channel.clone(is_iterator=True)  # what the agent iterates
+    tp = TP("sunlight.gps", 0)
+
+    def batch(offset: int) -> Batch:
+        return Batch(tp, [Record(offset=offset, value=b"{}", timestamp=0)], 1)
+
+    async def run() -> tuple[bool, bool]:
+        assert await intake._put(channel, batch(0))  # the queue is full now
+        waiting = asyncio.ensure_future(intake._put(channel, batch(1)))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        agent_side.queue.clear()  # the rebalance's flow_control.clear()
+        queued = await asyncio.wait_for(waiting, 1.0)
+        fresh["yes"] = False  # a rebalance came: a stale batch is dropped, not queued
+        dropped = not await asyncio.wait_for(intake._put(channel, batch(2)), 1.0)
+        return queued, dropped
+
+    assert asyncio.run(run()) == (True, True)
+    assert agent_side.queue.qsize() == 1
