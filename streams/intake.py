@@ -174,13 +174,14 @@ class GroupIntake:
     def current(self, batch: Batch) -> bool:
         """Whether a batch may still be handled (no rebalance since it was fetched)."""
         app = self.app
+        consumer: Any = app.consumer
         return (batch.generation == app.consumer_generation_id
-                and app.flow_control.is_active() and bool(app.consumer.flow_active))
+                and app.flow_control.is_active() and bool(consumer.flow_active))
 
     async def handle(self, stream: faust.StreamT[Any], handler: Handler) -> None:
         """The body of an agent over a channel of `route`: each batch, a chunk of records
         at a time, to `handler`; each chunk counts as handled once `handler` returns."""
-        consumer = self.app.consumer
+        consumer: Any = self.app.consumer
         # Faust's livelock check reads when a partition's stream last took an event in
         inbound = self.app.monitor.stream_inbound_time
         async for batch in cast(AsyncIterator[Batch], stream):
