@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from kafka.partitioner.default import murmur2
 
 from detectors.events import MAX_RECORD_BYTES, REGISTRY_KINDS
@@ -47,6 +49,7 @@ def max_bytes(topic: str) -> int:
     return ROUTED_MAX_BYTES if topic == "routed" else MAX_RECORD_BYTES
 
 
+@lru_cache(maxsize=1 << 18)  # keys recur (a vehicle reports every few seconds)
 def partition_for(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) gives this key."""
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions

@@ -103,7 +103,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     b.add_argument("--out", help="write the results as JSON here")
     b.add_argument("--quick", action="store_true", help="smaller inputs")
     b.add_argument("--only", help="comma-separated sections: replay, workers, places, "
-                   "funds, memory, scaling, live, latency, recovery, checkpoints "
+                   "funds, memory, scaling, live, latency, live1 (one event a record: "
+                   "throughput and tank_overfill latency beside references), recovery, "
+                   "checkpoints "
                    "(default: all)")
     b.set_defaults(func=_bench)
 

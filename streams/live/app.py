@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka import ConsumerRecord
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import TP
 from prometheus_client import CollectorRegistry
@@ -28,8 +30,10 @@ from sinks.metrics import Metrics
 from sinks.redis_store import RedisAlertStore
 from streams.kafka_options import aiokafka_options as kafka_security
 from streams.kafka_options import faust_credentials
+from streams.live.batch import fold_records, horizon_from
 from streams.live.engine import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, AlertSinks, LiveEngine
 from streams.live.feeds import FRESH_POLL_MS
+from streams.live.intake import Batch, GroupIntake
 from streams.settings import Settings
 from streams.topics import BROADCAST_TOPICS, ENGINE_TOPICS
 
@@ -42,12 +46,25 @@ def aiokafka_consumer(app: faust.App) -> Any:
     return getattr(thread, "_consumer", None)
 
 
+class SunlightApp(faust.App):
+    """Faust's app, whose consumer is handed to `on_consumer` when it is made (the intake
+    takes over its delivery and commits there, before its fetch loop first runs)."""
+
+    on_consumer: Callable[[Any], None] | None = None
+
+    def _new_consumer(self) -> Any:
+        consumer = super()._new_consumer()
+        if self.on_consumer is not None:
+            self.on_consumer(consumer)
+        return consumer
+
+
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
     config = load_config(settings.config_dir, dict(settings.engine_overrides))
     calendar = load_calendar(Path(settings.config_dir) / "calendar.yaml")
     timeout = settings.group_timeout_s
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = SunlightApp(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
@@ -75,6 +92,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         producer_max_request_size=MAX_FETCH_BYTES,
         broker_credentials=faust_credentials(settings),
     )
+    intake = GroupIntake(app)
     registry = registry or CollectorRegistry()
     setup_prometheus_sensors(app, registry=registry, name_prefix="faust")
     metrics = Metrics(registry)
@@ -108,16 +126,20 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                       flush=flush)
     prefix = settings.topic_prefix
 
-    def group_horizon(short: str, p: int, folded: int, last_produced: int) -> float:
-        """Complete up to the last poll when read to the end, else up to the last record."""
+    def group_state(short: str, p: int) -> tuple[int | None, float]:
+        """The highwater of an engine topic partition, and how far it is complete when
+        read to its end: up to its last poll (less the margin)."""
         tp = TP(prefix + short, p)
         high = app.consumer.highwater(tp)
-        if high is not None and folded + 1 >= high:
-            inner = aiokafka_consumer(app)
-            polled = inner.last_poll_timestamp(tp) if inner is not None else None
-            return float(polled) - PRODUCE_MARGIN_MS if polled else float("inf")
-        # Records stamped in the same millisecond as the last one may still be unread.
-        return float(last_produced) - 1
+        if high is None:
+            return None, float("inf")
+        inner = aiokafka_consumer(app)
+        polled = inner.last_poll_timestamp(tp) if inner is not None else None
+        return int(high), float(polled) - PRODUCE_MARGIN_MS if polled else float("inf")
+
+    def group_horizon(short: str, p: int, folded: int, last_produced: int) -> float:
+        """Complete up to the last poll when read to the end, else up to the last record."""
+        return horizon_from(*group_state(short, p), folded, last_produced)
 
     def group_behind(short: str, p: int, folded: int) -> bool:
         """Records on the broker not read yet, or not known: a partition never fetched, or
@@ -143,33 +165,21 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     live.group_behind = group_behind
     ready = asyncio.Event()
 
-    def cap_commits() -> None:
-        """The group never commits an engine topic past a durable checkpoint: Faust's
-        committable offsets are capped at the checkpoint's positions."""
-        consumer = app.consumer
-        committable = consumer._filter_committable_offsets
+    def commit_cap(tp: TP, handled: int) -> int | None:
+        """The group never commits an engine topic past a durable checkpoint: the offset
+        after the last record handled, capped at the checkpoint's position."""
+        short = tp.topic.removeprefix(prefix)
+        if short not in ENGINE_TOPICS:
+            return handled
+        limit = live.commit_limit(short, tp.partition)
+        return None if limit is None else min(handled, limit)
 
-        def capped(tps: Any) -> dict[TP, int]:
-            out: dict[TP, int] = {}
-            for tp, offset in committable(tps).items():
-                short = tp.topic.removeprefix(prefix)
-                if short in ENGINE_TOPICS:
-                    limit = live.commit_limit(short, tp.partition)
-                    if limit is None:
-                        continue
-                    offset = min(offset, limit)
-                    done = consumer._committed_offset.get(tp)
-                    if done is not None and offset <= done:
-                        continue
-                out[tp] = offset
-            return out
-
-        consumer._filter_committable_offsets = capped
+    app.on_consumer = lambda consumer: intake.attach(consumer, commit_cap)
+    assert app._consumer is None, "the consumer was made before the intake could attach"
 
     @app.task
     async def start_feeds() -> None:
         await store.ping()
-        cap_commits()
         await live.start()
         ready.set()
 
@@ -183,36 +193,42 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **kw: Any) -> None:
+        intake.forget(revoked)  # committed as far as it may be (Faust's wait_empty)
         if ready.is_set():  # the next owner starts from here
             try:
                 await live.checkpoint()
             except Exception:
                 log.exception("checkpoint on revoke failed")
 
-    @app.agent(engine_topics, name="engine")
-    async def engine_agent(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            msg = event.message
-            short = msg.topic.removeprefix(prefix)
-            await ready.wait()
-            try:
-                await live.on_engine_record(short, msg.partition, msg.offset, msg.value,
-                                            round(msg.timestamp * 1000))
-            except Exception:  # one bad record never stops the loop
-                log.exception("engine: %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
-                await live.dead_letter(short, msg.partition, msg.offset, msg.value)
+    # Faust's consumer group reads these topics; its fetch loop hands each partition
+    # batch whole to the agent of its channel (streams/intake.py), not a record at a time.
+    app.topics.add(engine_topics)
+    app.topics.add(broadcast_topics)
+    engine_batches = intake.route(engine_topics.topics)
+    validator_batches = intake.route(broadcast_topics.topics)
 
-    @app.agent(broadcast_topics, name="validator")
-    async def validator_agent(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            msg = event.message
-            short = msg.topic.removeprefix(prefix)
+    async def fold(tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        await ready.wait()
+        await fold_records(live, group_state, tp.topic.removeprefix(prefix), tp.partition,
+                           records)
+
+    async def validate(tp: TP, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        short = tp.topic.removeprefix(prefix)
+        for r in records:
+            value = r.value or b""
             try:
-                await live.on_validate_record(short, msg.partition, msg.offset, msg.value)
+                await live.on_validate_record(short, r.partition, r.offset, value)
             except Exception:
-                log.exception("validator: %s[%d]@%d failed", msg.topic, msg.partition,
-                              msg.offset)
-                await live.dead_letter(short, msg.partition, msg.offset, msg.value)
+                log.exception("validator: %s[%d]@%d failed", r.topic, r.partition, r.offset)
+                await live.dead_letter(short, r.partition, r.offset, value)
+
+    @app.agent(engine_batches, name="engine")
+    async def engine_agent(stream: faust.StreamT[Batch]) -> None:
+        await intake.handle(stream, fold)
+
+    @app.agent(validator_batches, name="validator")
+    async def validator_agent(stream: faust.StreamT[Batch]) -> None:
+        await intake.handle(stream, validate)
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

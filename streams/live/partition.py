@@ -57,6 +57,11 @@ class Outcome:
             self.kinds[k] = self.kinds.get(k, 0) + n
 
 
+# kind -> the field naming the entity an event belongs to (else `<kind>_id`)
+KEY_FIELD = {"gps": "vehicle_id", "payment": "payee_id", "review": "case_id",
+             "death": "person_id", "asset": "person_id", **FUNDS_KEY_FIELD}
+
+
 def entity_key(event: Event, engine: Engine) -> str:
     """The key that decides an event's partition: the entity it belongs to."""
     kind = event["kind"]
@@ -65,9 +70,7 @@ def entity_key(event: Event, engine: Engine) -> str:
     if kind == "invoice" and event.get("_route") == "project":
         project: str = event["project_id"]
         return project
-    field_name = {"gps": "vehicle_id", "payment": "payee_id", "review": "case_id",
-                  "death": "person_id", "asset": "person_id",
-                  **FUNDS_KEY_FIELD}.get(kind, f"{kind}_id")
+    field_name = KEY_FIELD.get(kind) or f"{kind}_id"
     key: str = event[field_name]
     return key
 
@@ -111,7 +114,9 @@ class PartitionEngine:
         # source -> (produced_ms, ts_ms, wall arrival) of events not yet behind the clock
         self.pending: dict[str, deque[tuple[int, int, float]]] = {s: deque() for s in sources}
         self.last_input = wall()
-        self.last_fp: dict[str, str] = {}  # topic -> fingerprint of its last record taken in
+        self._last_fp: dict[str, str] = {}  # topic -> fingerprint of its last record taken in
+        # topic -> (CreateTime, value) of its last record, until its fingerprint is asked for
+        self._last_record: dict[str, tuple[int, bytes]] = {}
         # "fuel/3" -> the first offset of that broadcast partition this engine takes in
         self.broadcast_from: dict[str, int] = {}
         # (topic, its partition, offset) of poison records dead-lettered already
@@ -119,6 +124,16 @@ class PartitionEngine:
         self.full_checkpoint = False  # the next checkpoint writes every key, not the changes
         self.stale_keys: set[tuple[str, str]] = set()  # tombstones the next full one writes
         self.new_poison: list[tuple[str, int, int]] = []  # to be made durable at once
+
+    @property
+    def last_fp(self) -> dict[str, str]:
+        """topic -> fingerprint of its last record taken in (made when asked: a checkpoint
+        needs only the last one, not one a record)."""
+        if self._last_record:
+            for topic, (produced_ms, raw) in self._last_record.items():
+                self._last_fp[topic] = fingerprint(produced_ms, raw)
+            self._last_record.clear()
+        return self._last_fp
 
     def takes(self, topic: str, partition: int, offset: int) -> bool:
         """Whether a broadcast record is new to this engine (not covered by its checkpoint)."""
@@ -152,12 +167,15 @@ class PartitionEngine:
         """True for a record already taken in (a redelivery after a rebuild)."""
         return offset <= self.folded.get(topic, -1)
 
-    def offer(self, topic: str, offset: int, raw: bytes, produced_ms: int = 0) -> Outcome:
-        """Decode one record of `topic` (short name) and apply its events."""
-        out = Outcome()
+    def offer(self, topic: str, offset: int, raw: bytes, produced_ms: int = 0,
+              out: Outcome | None = None) -> Outcome:
+        """Decode one record of `topic` (short name) and apply its events (adding what
+        they produce to `out` when given)."""
+        if out is None:
+            out = Outcome()
         if offset > self.folded.get(topic, -1):
             self.folded[topic] = offset
-            self.last_fp[topic] = fingerprint(produced_ms, raw)
+            self._last_record[topic] = (produced_ms, raw)
         self.last_produced[topic] = max(produced_ms, self.last_produced.get(topic, 0))
         default_kind, allowed = INPUT_TOPICS.get(topic, (None, None))
         mine: list[Event] = []
@@ -184,19 +202,20 @@ class PartitionEngine:
                 else:
                     copy["_hops"] = copy.get("_hops", 0) + 1
                     out.forwards.append((key, copy))
-        out.merge(self.offer_events(topic, mine, produced_ms,
-                                    (topic, self.partition, offset, raw)))
+        self.offer_events(topic, mine, produced_ms, (topic, self.partition, offset, raw), out)
         return out
 
     def offer_events(self, source: str, events: list[Event], produced_ms: int = 0,
-                     origin: tuple[str, int, int, bytes] | None = None) -> Outcome:
+                     origin: tuple[str, int, int, bytes] | None = None,
+                     out: Outcome | None = None) -> Outcome:
         """Apply decoded events that belong here; the clock waits for `drain`.
 
         An event a detector fails on is a poison record: its record goes to the DLQ once
         (`origin` names it; `poisoned` remembers it through restarts) and the partition
         carries on with the next event.
         """
-        out = Outcome()
+        if out is None:
+            out = Outcome()
         now = self.last_input = self.wall()
         pending = self.pending[source]
         engine = self.engine
@@ -233,6 +252,7 @@ class PartitionEngine:
         complete_until: Callable[[str], float],
         behind: Callable[[str], bool] = lambda _s: False,
         force: bool = False,
+        out: Outcome | None = None,
     ) -> Outcome:
         """Move the clock over every event that all sources are complete up to.
 
@@ -240,9 +260,15 @@ class PartitionEngine:
         is behind (has records on the broker not yet read): a slow reader must hold the
         clock back however long it takes.
         """
-        out = Outcome()
-        horizon = float("inf") if force else min(complete_until(s) for s in self.sources)
-        stale = -1.0 if any(behind(s) for s in self.sources) else self.wall() - self.max_wait_s
+        horizon = float("inf") if force else min(map(complete_until, self.sources))
+        stale = -1.0 if any(map(behind, self.sources)) else self.wall() - self.max_wait_s
+        return self.drain_to(horizon, stale, out)
+
+    def drain_to(self, horizon: float, stale: float, out: Outcome | None = None) -> Outcome:
+        """`drain` with its horizon (produced up to) and staleness (arrived up to, wall
+        clock) worked out already."""
+        if out is None:
+            out = Outcome()
         newest: int | None = None
         for pending in self.pending.values():
             while pending and (pending[0][0] <= horizon or pending[0][2] <= stale):

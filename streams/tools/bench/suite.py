@@ -445,7 +445,7 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1) ->
 
 
 SECTIONS = ("replay", "workers", "places", "funds", "memory", "scaling", "live", "latency",
-            "recovery", "checkpoints")
+            "live1", "recovery", "checkpoints")
 
 
 def main(out: Path | None = None, quick: bool = False,
@@ -519,6 +519,10 @@ def main(out: Path | None = None, quick: bool = False,
             print(f"latency at {lat['rate']:,.0f} ev/s (GPS records of {gps_batch}): p50 "
                   f"{lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, p99 "
                   f"{lat['p99_ms']:.1f} ms ({lat['alerts']} alerts)", flush=True)
+        if "live1" in only:  # one event a record: throughput and latency, with references
+            from streams.tools.bench.live import bench_live1
+
+            results["live_single_record"] = bench_live1(tmp, quick)
         if "recovery" in only:
             from streams.tools.bench.state import bench_recovery as recovery_at_scale
 
