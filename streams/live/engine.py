@@ -318,12 +318,29 @@ class LiveEngine:
             return pe
         task = self._building.get(p)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self.rebuild(p))
+            task = asyncio.get_running_loop().create_task(self._build(p))
             self._building[p] = task
-        try:
-            return await asyncio.shield(task)
-        finally:
-            self._building.pop(p, None)
+            task.add_done_callback(lambda _t: self._building.pop(p, None))
+        return await asyncio.shield(task)
+
+    async def _build(self, p: int) -> PartitionEngine:
+        """`rebuild`, again and again with backoff until it succeeds: a broker that cannot
+        be reached while a partition is restored holds the partition back, it never
+        crashes the agent (whose fetched records would then be skipped)."""
+        delay = 1.0
+        while True:
+            try:
+                return await self.rebuild(p)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise  # we are being stopped
+                log.warning("rebuilding partition %d was cancelled inside; again in %.0f s",
+                            p, delay)
+            except Exception:
+                log.exception("rebuilding partition %d failed; again in %.0f s", p, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     def horizon(self, pe: PartitionEngine) -> Callable[[str], float]:
         def until(source: str) -> float:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, cast
@@ -192,7 +194,21 @@ class GroupIntake:
                         break
                     inbound[tp] = time.monotonic()
                     chunk = records[i:i + n] if len(records) > n else records
-                    await handler(tp, chunk)
+                    try:
+                        await handler(tp, chunk)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        # Handlers deal with each record's failure themselves; one that
+                        # fails as a whole would leave its records behind while later
+                        # batches move `done` past them. Stop the worker instead: the next
+                        # start resumes from the checkpoint and commits, which cover only
+                        # what was handled, so nothing is skipped.
+                        log.critical("%s[%d]: the handler failed on a chunk from offset %d; "
+                                     "stopping the worker so that nothing is skipped",
+                                     tp.topic, tp.partition, chunk[0].offset, exc_info=True)
+                        os.kill(os.getpid(), signal.SIGTERM)
+                        raise
                     if batch.generation == self.app.consumer_generation_id:
                         self.done[tp] = chunk[-1].offset + 1
                     self.records += len(chunk)

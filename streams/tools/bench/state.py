@@ -161,7 +161,7 @@ def _rss_bytes(pid: int) -> int:
 def bench_checkpoint_cost(events_n: int, tmp: Path) -> dict[str, Any]:
     """Live throughput (GPS in envelopes of 100) with checkpoints every 10 s, and with
     checkpoints as good as off, on the same input, one after the other."""
-    from streams.tools.bench.suite import prefill, run_worker, synthetic_gps
+    from streams.tools.bench.suite import metric, prefill, run_worker, synthetic_gps
 
     events = synthetic_gps(events_n // 20, 20)
     out: dict[str, Any] = {"events": len(events)}
@@ -170,9 +170,13 @@ def bench_checkpoint_cost(events_n: int, tmp: Path) -> dict[str, Any]:
         prefill(kafka.bootstrap, events, 100)
         for name, interval in (("with_checkpoints_10s", "10"), ("without", "86400")):
             os.environ["SUNLIGHT_CHECKPOINT_INTERVAL_S"] = interval
+
+            def count(port: int, name: str = name) -> None:  # written during the run
+                out[f"{name}_written"] = metric(port, 'sunlight_checkpoints_total{store="local"}')
+
             try:
                 out[name] = run_worker(kafka.bootstrap, redis_server.url, len(events),
-                                       tmp / f"ckpt-{name}.log", f"bench-ckpt-{name}")
+                                       tmp / f"ckpt-{name}.log", f"bench-ckpt-{name}", count)
             finally:
                 del os.environ["SUNLIGHT_CHECKPOINT_INTERVAL_S"]
     out["ratio"] = out["with_checkpoints_10s"] / out["without"]

@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.request
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +268,9 @@ def metric(port: int, name: str) -> float:
 
 
 def run_worker(bootstrap: str, redis_url: str, events: int, log: Path,
-               app_id: str) -> float:
+               app_id: str, done: Callable[[int], None] | None = None) -> float:
+    """A worker's events/s over `events` prefilled events; `done(metrics_port)` is called
+    once it has them all, before the worker is killed."""
     port = free_port()
     env = dict(os.environ, SUNLIGHT_KAFKA_BOOTSTRAP=bootstrap, SUNLIGHT_REDIS_URL=redis_url,
                SUNLIGHT_METRICS_PORT=str(port), SUNLIGHT_APP_ID=app_id,
@@ -281,11 +284,14 @@ def run_worker(bootstrap: str, redis_url: str, events: int, log: Path,
         while metric(port, "sunlight_events_total") <= 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         start, first = time.perf_counter(), metric(port, "sunlight_events_total")
-        while (done := metric(port, "sunlight_events_total")) < events:
+        while (n := metric(port, "sunlight_events_total")) < events:
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"worker stopped at {done:,.0f} of {events:,} events")
+                raise RuntimeError(f"worker stopped at {n:,.0f} of {events:,} events")
             time.sleep(0.05)
-        return (events - first) / (time.perf_counter() - start)
+        rate = (events - first) / (time.perf_counter() - start)
+        if done is not None:
+            done(port)
+        return rate
     finally:
         os.killpg(proc.pid, 9)
         proc.wait()
@@ -537,7 +543,7 @@ def main(out: Path | None = None, quick: bool = False,
         if "checkpoints" in only:
             from streams.tools.bench.state import bench_checkpoint_cost
 
-            cost = bench_checkpoint_cost(40_000 if quick else 200_000, tmp)
+            cost = bench_checkpoint_cost(200_000 if quick else 1_000_000, tmp)
             results["checkpoint_cost"] = cost
             print(f"live with checkpoints every 10 s: {cost['with_checkpoints_10s']:,.0f} ev/s; "
                   f"without: {cost['without']:,.0f} ev/s (ratio {cost['ratio']:.2f})",
