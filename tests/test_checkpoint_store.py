@@ -72,3 +72,25 @@ def test_keys_after_the_last_marker_are_not_applied(kafka_bootstrap: str,
             await changelog.stop()
 
     asyncio.run(run())
+
+
+def test_apps_sharing_the_topic_never_restore_each_others_state(kafka_bootstrap: str,
+                                                                tmp_path: Path) -> None:
+    async def run() -> None:
+        _local, _changelog, topic = stores(kafka_bootstrap, tmp_path)
+        ours = KafkaChangelog(kafka_bootstrap, topic, "sunlight")
+        theirs = KafkaChangelog(kafka_bootstrap, topic, "sunlight-staging")
+        for log in (ours, theirs):
+            await log.start()
+        try:
+            await ours.write(Meta(0, 1_000), [(DET, "A", b"ours")])
+            await theirs.write(Meta(0, 2_000), [(DET, "A", b"theirs"), (DET, "B", b"b")])
+            mine = await ours.load(0)
+            assert mine is not None and mine.meta.epoch_ms == 1_000
+            assert mine.states == {(DET, "A"): b"ours"}
+            assert await KafkaChangelog(kafka_bootstrap, topic, "other").load(0) is None
+        finally:
+            for log in (ours, theirs):
+                await log.stop()
+
+    asyncio.run(run())

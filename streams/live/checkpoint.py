@@ -223,21 +223,25 @@ class LocalStore:
 # --- Kafka -------------------------------------------------------------------------------
 
 
-def state_key(detector: str, key: str) -> bytes:
-    return STATE_PREFIX + detector.encode() + b"\x1f" + key.encode()
+def state_key(detector: str, key: str, app: bytes = b"") -> bytes:
+    return app + STATE_PREFIX + detector.encode() + b"\x1f" + key.encode()
 
 
-def parse_state_key(raw: bytes) -> tuple[str, str]:
-    detector, _, key = raw[len(STATE_PREFIX):].partition(b"\x1f")
+def parse_state_key(raw: bytes, app: bytes = b"") -> tuple[str, str]:
+    detector, _, key = raw[len(app) + len(STATE_PREFIX):].partition(b"\x1f")
     return detector.decode(), key.decode()
 
 
 class KafkaChangelog:
     """The compacted changelog topic: changed keys, then a marker with the offsets."""
 
-    def __init__(self, bootstrap: str, topic: str, **kafka: Any) -> None:
+    def __init__(self, bootstrap: str, topic: str, app_id: str = "", **kafka: Any) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        # Every key starts with the app id: apps sharing a broker (and so the topic) never
+        # restore each other's state (as Kafka Streams names changelogs by application id).
+        self.app = app_id.encode() + b"\x1e" if app_id else b""
+        self.marker = self.app + MARKER_KEY
         self.kafka = kafka
         self._producer: AIOKafkaProducer | None = None
 
@@ -258,10 +262,11 @@ class KafkaChangelog:
         assert self._producer is not None
         p = meta.partition
         header = [("v", str(FORMAT_VERSION).encode())]
-        futures = [await self._producer.send(self.topic, value, state_key(d, k), partition=p,
+        futures = [await self._producer.send(self.topic, value, state_key(d, k, self.app),
+                                             partition=p,
                                              headers=header)
                    for d, k, value in rows]
-        futures.append(await self._producer.send(self.topic, meta.to_bytes(), MARKER_KEY,
+        futures.append(await self._producer.send(self.topic, meta.to_bytes(), self.marker,
                                                  partition=p, headers=header))
         done = await asyncio.gather(*futures)
         return int(done[-1].offset) + 1
@@ -288,7 +293,7 @@ class KafkaChangelog:
                 batches = await consumer.getmany(tp, timeout_ms=500, max_records=10_000)
                 for record in batches.get(tp, []):
                     key = record.key or b""
-                    if key == MARKER_KEY:
+                    if key == self.marker:
                         meta = Meta.from_bytes(record.value or b"")
                         for k, v in tail.items():
                             if v is None:
@@ -296,8 +301,8 @@ class KafkaChangelog:
                             else:
                                 confirmed[k] = v
                         tail.clear()
-                    elif key.startswith(STATE_PREFIX):
-                        tail[parse_state_key(key)] = record.value
+                    elif key.startswith(self.app + STATE_PREFIX):
+                        tail[parse_state_key(key, self.app)] = record.value
             if tail:
                 log.warning("changelog %s[%d]: %d keys after the last marker ignored (a "
                             "checkpoint cut short)", self.topic, partition, len(tail))

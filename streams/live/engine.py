@@ -156,7 +156,8 @@ class LiveEngine:
         self.flush = flush
         self.checkpointer: Checkpointer | None = None
         if settings.checkpoint_interval_s > 0:
-            changelog = (KafkaChangelog(boot, settings.topic("state"), **self.kafka)
+            changelog = (KafkaChangelog(boot, settings.topic("state"), settings.app_id,
+                                        **self.kafka)
                          if settings.checkpoint_kafka else None)
             self.checkpointer = Checkpointer(
                 LocalStore(settings.state_path / "state.sqlite"), changelog)
