@@ -91,6 +91,10 @@ class Metrics:
             "registry was read up to them (at start, and before fuel checks its card).",
             registry=r,
         )
+        self.feed_holding = Gauge(
+            "sunlight_feed_holding", "1 while a broadcast feed's batch waits for the registry "
+            "to be read up to it (its decisions held).", ["topic"], registry=r,
+        )
         self.registry_caught_up = Gauge(
             "sunlight_registry_caught_up", "1 once the registry was read to its end at "
             "start (no decision is taken before).", registry=r,

@@ -101,7 +101,7 @@ class LiveSystem:
         """What the live workers have done so far: alerts in the stream, and per worker the
         events taken in, the rejects and (when SUNLIGHT_CLOCK_END stops them; otherwise an
         idle clock follows the wall clock) every partition's clock; None while a worker has
-        alerts pending for Redis (or does not answer)."""
+        alerts pending for Redis or a feed holding for the registry (or does not answer)."""
         from prometheus_client.parser import text_string_to_metric_families
 
         done = [float(self.redis().xlen("sunlight:alerts"))]
@@ -119,7 +119,8 @@ class LiveSystem:
                 moving.add("sunlight_watermark_timestamp_seconds")
             for family in text_string_to_metric_families(text):
                 for s in family.samples:
-                    if s.name == "sunlight_sink_pending_alerts" and s.value:
+                    if s.name in ("sunlight_sink_pending_alerts", "sunlight_feed_holding") \
+                            and s.value:
                         return None
                     if s.name in moving:
                         done.append(s.value)

@@ -551,7 +551,12 @@ class LiveEngine:
         # A binding (or revocation) produced before the fuel must be known before we key
         # by it and check it: wait until the registry is read up to the fuel's CreateTime.
         # However long it takes: a check against partial facts could not be taken back.
-        waited = await self.registry_feed.complete_to(max(r.timestamp for r in records))
+        holding = self.metrics.feed_holding.labels(topic=self.fuel_feed.topic)
+        holding.set(1)
+        try:
+            waited = await self.registry_feed.complete_to(max(r.timestamp for r in records))
+        finally:
+            holding.set(0)
         if waited:
             self.metrics.registry_wait.inc(waited)
         await self._deliver(records, "fuel")
