@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from detectors.calendar import load_calendar
 from detectors.config import load_config
+from sinks.alert_sinks import AlertSinks
 from sinks.catalogue import Catalogue
 from sinks.live_hooks import build_live_hooks as live_hooks
 from sinks.metrics import Metrics
@@ -31,7 +32,7 @@ from sinks.redis_store import RedisAlertStore
 from streams.kafka_options import aiokafka_options as kafka_security
 from streams.kafka_options import faust_credentials
 from streams.live.batch import fold_records, horizon_from
-from streams.live.engine import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, AlertSinks, LiveEngine
+from streams.live.engine import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, LiveEngine
 from streams.live.feeds import FRESH_POLL_MS
 from streams.live.intake import Batch, GroupIntake
 from streams.settings import Settings
@@ -51,11 +52,22 @@ class SunlightApp(faust.App):
     takes over its delivery and commits there, before its fetch loop first runs)."""
 
     on_consumer: Callable[[Any], None] | None = None
+    fetch_max_wait_ms: int | None = None  # over Faust's fixed 1,500 ms (see Settings)
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
         if self.on_consumer is not None:
             self.on_consumer(consumer)
+        thread = getattr(consumer, "_thread", None)
+        if self.fetch_max_wait_ms is not None and thread is not None:
+            make = thread._create_consumer
+
+            def create(loop: asyncio.AbstractEventLoop) -> Any:
+                kafka_consumer = make(loop)
+                kafka_consumer._fetch_max_wait_ms = self.fetch_max_wait_ms  # read by start()
+                return kafka_consumer
+
+            thread._create_consumer = create
         return consumer
 
 
@@ -92,6 +104,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         producer_max_request_size=MAX_FETCH_BYTES,
         broker_credentials=faust_credentials(settings),
     )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     intake = GroupIntake(app)
     registry = registry or CollectorRegistry()
     setup_prometheus_sensors(app, registry=registry, name_prefix="faust")
@@ -121,8 +134,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def flush() -> None:
         await app.producer.flush()
 
-    live = LiveEngine(settings, config, calendar,
-                      AlertSinks(store, send, settings.topic("alerts")), send, metrics, kafka,
+    # One writer for every alert the worker raises (engine, feeds, case desk), in order.
+    alert_sinks = AlertSinks(store, send, settings.topic("alerts"),
+                             backlog=metrics.sink_pending.labels(sink="handover"))
+    live = LiveEngine(settings, config, calendar, alert_sinks, send, metrics, kafka,
                       flush=flush)
     prefix = settings.topic_prefix
 
@@ -159,7 +174,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     live.group_highwater = group_highwater
     live.hooks = live_hooks(settings, calendar, config.zone,
-                            AlertSinks(store, send, settings.topic("alerts")),
+                            alert_sinks,
                             registry=live.registry)
     live.group_horizon = group_horizon
     live.group_behind = group_behind

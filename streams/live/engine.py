@@ -26,6 +26,7 @@ from detectors.events import Event, Rejected, decode_record
 from detectors.refuel import fuel_key
 from detectors.registry import Registry
 from detectors.timeutil import Zone
+from sinks.alert_sinks import AlertSinks
 from sinks.live_hooks import LiveHooks
 from sinks.metrics import Metrics
 from streams.live import state_codec
@@ -95,25 +96,6 @@ def dlq_record(
     return record
 
 
-class AlertSinks:
-    """Where alerts go: Redis first (it deduplicates by id), then Kafka for the new ones."""
-
-    def __init__(self, store: Any, send: Send, topic: str) -> None:
-        self.store = store
-        self.send = send
-        self.topic = topic
-
-    async def add(self, alerts: list[dict[str, Any]]) -> None:
-        if not alerts:
-            return
-        new = await self.store.add_new(alerts)
-        acks = [await self.send(self.topic, alert["alert_id"].encode(), orjson.dumps(alert))
-                for alert in new]
-        if new:
-            await asyncio.gather(*acks)  # marked forwarded only once the broker has them
-            await self.store.mark_forwarded([a["alert_id"] for a in new])
-
-
 class LiveEngine:
     def __init__(
         self,
@@ -145,11 +127,13 @@ class LiveEngine:
         self.registry_feed = BroadcastFeed(boot, settings.topic("registry"), self._on_registry,
                                            self.registry_lock, **self.kafka)
         self.fuel_feed = BroadcastFeed(boot, settings.topic("fuel"), self._on_fuel,
-                                       self.fuel_lock, fetch_wait_ms=100, **self.kafka)
+                                       self.fuel_lock, fetch_wait_ms=settings.fetch_max_wait_ms,
+                                       **self.kafka)
         # Invoice uploads are broadcast too: each belongs to its invoice and its project,
         # and a repartition hop would lag it behind its project's clock (see feeds.py).
         self.invoice_feed = BroadcastFeed(boot, settings.topic("invoices"), self._on_invoices,
-                                          self.fuel_lock, fetch_wait_ms=100, **self.kafka)
+                                          self.fuel_lock,
+                                          fetch_wait_ms=settings.fetch_max_wait_ms, **self.kafka)
         self.group_horizon: GroupHorizon = lambda _t, _p, _o, _c: float("inf")
         self.group_behind: Callable[[str, int, int], bool] = lambda _t, _p, _o: False
         self.group_highwater: Callable[[str, int], int | None] = lambda _t, _p: None
@@ -224,6 +208,7 @@ class LiveEngine:
 
     async def stop(self) -> None:
         await self.checkpoint()
+        await self.sinks.stop()
         await self.invoice_feed.stop()
         await self.fuel_feed.stop()
         await self.registry_feed.stop()
@@ -276,6 +261,7 @@ class LiveEngine:
                     self.registry_dirty = False
             serialised = time.monotonic()
             try:
+                await self.sinks.flush()  # the alerts of the covered input are written
                 await self.flush()
                 await self.checkpointer.write([(m, rows, full) for _pe, m, rows, full in parts],
                                               worker)

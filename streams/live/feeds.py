@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # A fetch answer older than this no longer shows that a partition is read to its end.
 FRESH_POLL_MS = 3000
+# A fetch's round trip, over its wait on the broker (see `complete_to`).
+POLL_MARGIN_MS = 20
 FETCH_BYTES = 16 * 1024 * 1024  # over any record the broker takes: a record never stalls us
 Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 
@@ -185,9 +187,13 @@ class BroadcastFeed:
         loop = asyncio.get_running_loop()
         started = loop.time()
         warn_at = started + warn_every_s
+        # `complete_until` is when a fetch answer came back; the broker looked at its log
+        # up to a fetch wait and a round trip before: a record appended just before
+        # `produced_ms` shows only in an answer this much later.
+        wanted = produced_ms + self.fetch_wait_ms + POLL_MARGIN_MS
         # The background fetcher moves `complete_until` every poll (about 10 ms), sooner
         # than `getmany` returns to us when the topic is idle: check it often.
-        while self.complete_until() < produced_ms:
+        while self.complete_until() < wanted:
             if loop.time() > warn_at:
                 log.warning("%s feed: not complete to %d after %.0f s; still waiting",
                             self.topic, produced_ms, loop.time() - started)

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import os
@@ -17,7 +16,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from array import array
@@ -351,105 +349,6 @@ def bench_live(events_n: int, batch: int, tmp: Path) -> dict[str, Any]:
 # --- 3. latency ---------------------------------------------------------------------
 
 
-def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1) -> dict[str, Any]:
-    """Fuel transactions (every 20th event) among GPS fixes, at `rate` events/s; GPS goes
-    as single records or, like telematics gateways, in batch envelopes of `gps_batch`."""
-    import redis
-    from kafka import KafkaProducer
-
-    with EmbeddedKafka() as kafka, EmbeddedRedis() as redis_server:
-        create_topics(kafka.bootstrap, [f"sunlight.{t}" for t in ALL_TOPICS], 4)
-        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=0)
-        for v in range(200):
-            vid = f"L-{v:04d}"
-            producer.send("sunlight.registry", key=vid.encode(), value=orjson.dumps(
-                {"kind": "vehicle", "vehicle_id": vid, "unit": "U", "tank_liters": 50,
-                 "fuel_type": "gasoline", "ts": 0}))
-            producer.send("sunlight.registry", key=f"C-{v:04d}".encode(), value=orjson.dumps(
-                {"kind": "card", "card_id": f"C-{v:04d}", "vehicle_id": vid, "ts": 0}))
-        producer.flush()
-        port = free_port()
-        env = dict(os.environ, SUNLIGHT_KAFKA_BOOTSTRAP=kafka.bootstrap,
-                   SUNLIGHT_REDIS_URL=redis_server.url, SUNLIGHT_METRICS_PORT=str(port),
-                   SUNLIGHT_APP_ID="bench-latency", SUNLIGHT_DATA_DIR=str(tmp / "lat"))
-        with open(tmp / "bench-latency.log", "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], cwd=ROOT,
-                                    env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        sent: dict[str, float] = {}
-        acked: dict[str, float] = {}
-        pending_gps: list[dict[str, Any]] = []
-        got: dict[str, float] = {}
-        r = redis.Redis.from_url(redis_server.url)
-        pubsub = r.pubsub()
-        pubsub.subscribe("sunlight:alerts:live")
-
-        def listen() -> None:
-            with contextlib.suppress(redis.exceptions.ConnectionError):  # ends with the server
-                for msg in pubsub.listen():
-                    if msg["type"] == "message":
-                        alert = json.loads(msg["data"])
-                        got.setdefault(alert["subject"], time.perf_counter())
-
-        threading.Thread(target=listen, daemon=True).start()
-        try:
-            # warm up: wait until the worker has joined and processes input
-            deadline = time.monotonic() + 120
-            warm = 0
-            while metric(port, "sunlight_events_total") < 1 and time.monotonic() < deadline:
-                producer.send("sunlight.gps", key=b"L-0000", value=orjson.dumps(
-                    {"vehicle_id": "L-0000", "ts": int(time.time() * 1000) - 60_000 + warm,
-                     "lat": 41.8, "lon": 123.4}))
-                producer.flush()
-                warm += 1
-                time.sleep(0.2)
-            n = int(rate * seconds)
-            start = time.perf_counter()
-            for i in range(n):
-                due = start + i / rate
-                while (now := time.perf_counter()) < due:
-                    time.sleep(min(0.001, due - now))
-                v = i % 200
-                now_ms = int(time.time() * 1000)
-                if i % 20 == 0:  # every 20th event: a fill larger than the tank
-                    txn = f"TX-{i:07d}"
-                    sent[txn] = time.perf_counter()
-                    future = producer.send("sunlight.fuel", key=f"C-{v:04d}".encode(),
-                                           value=orjson.dumps(
-                        {"txn_id": txn, "card_id": f"C-{v:04d}", "ts": now_ms, "liters": 80,
-                         "amount_cny": 600, "station_id": "S"}))
-                    future.add_callback(lambda _m, t=txn: acked.setdefault(t, time.perf_counter()))
-                else:
-                    fix = {"vehicle_id": f"L-{v:04d}", "ts": now_ms, "lat": 41.8 + v / 1e4,
-                           "lon": 123.4}
-                    if gps_batch <= 1:
-                        producer.send("sunlight.gps", key=f"L-{v:04d}".encode(),
-                                      value=orjson.dumps(fix))
-                    else:
-                        pending_gps.append(fix)
-                        if len(pending_gps) >= gps_batch:
-                            producer.send("sunlight.gps", key=b"gateway",
-                                          value=orjson.dumps(pending_gps))
-                            pending_gps.clear()
-            producer.flush()
-            time.sleep(3)
-        finally:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-            producer.close()
-        lat = sorted((got[t] - s) * 1000 for t, s in sent.items() if t in got)
-        produce_ms = sorted((acked[t] - s) * 1000 for t, s in sent.items() if t in acked)
-    if not lat:
-        raise RuntimeError("no tank_overfill alert arrived")
-
-    def pct(p: float) -> float:
-        return lat[min(len(lat) - 1, int(p * len(lat)))]
-
-    return {"rate": rate, "gps_batch": gps_batch, "alerts": len(lat), "sent": len(sent),
-            "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": lat[-1],
-            "producer_ack_p50_ms": produce_ms[len(produce_ms) // 2] if produce_ms else None}
-
-
 SECTIONS = ("replay", "workers", "places", "funds", "memory", "scaling", "live", "latency",
             "live1", "recovery", "checkpoints")
 
@@ -520,11 +419,12 @@ def main(out: Path | None = None, quick: bool = False,
                   f"{r['naive_faust_events_per_s']:,.0f} ev/s", flush=True)
         latency = ((2000.0, 1), (2000.0, 50), (5000.0, 50), (5000.0, 1))
         for rate, gps_batch in latency if "latency" in only else ():
-            lat = bench_latency(rate, 10.0 if quick else 30.0, tmp, gps_batch)
+            from streams.tools.bench.latency import bench_latency
+            from streams.tools.bench.latency import report as latency_report
+
+            lat = bench_latency(rate, 10.0 if quick else 30.0, tmp / "latency", gps_batch)
             results[f"latency_tank_overfill_{rate:.0f}_batch_{gps_batch}"] = lat
-            print(f"latency at {lat['rate']:,.0f} ev/s (GPS records of {gps_batch}): p50 "
-                  f"{lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, p99 "
-                  f"{lat['p99_ms']:.1f} ms ({lat['alerts']} alerts)", flush=True)
+            print(latency_report(lat), flush=True)
         if "live1" in only:  # one event a record: throughput and latency, with references
             from streams.tools.bench.live import bench_live1
 

@@ -1,0 +1,90 @@
+"""The worker's alert writer against a real Redis-protocol server and the real broker:
+everything handed over is written once, in order, before `flush` returns, through
+failing sends."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from sinks.alert_sinks import AlertSinks
+from sinks.redis_store import RedisAlertStore
+from streams.tools.embedded import create_topics
+
+pytestmark = pytest.mark.integration
+
+
+def _alert(n: int) -> dict[str, Any]:
+    return {"alert_id": f"tank_overfill:{n:016x}", "detector": "tank_overfill",
+            "subject": f"TXN-{n:06d}", "severity": "high", "title": "加油量超过油箱容积"}
+
+
+async def _topic_ids(bootstrap: str, topic: str, want: int) -> list[str]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    await consumer.seek_to_beginning(tp)
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(20):
+            while len(seen) < want:
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    seen += [r.key.decode() for r in batch if r.key]
+    finally:
+        await consumer.stop()
+    return seen
+
+
+@pytest.mark.timeout(60)
+def test_flush_returns_once_everything_handed_over_is_written_through_failing_sends(
+    redis_url: str, kafka_bootstrap: str
+) -> None:
+    topic = f"alerts-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_bootstrap, [topic], 1)
+
+    async def run() -> None:
+        prefix = f"test:{uuid.uuid4().hex[:8]}:"
+        store = RedisAlertStore(redis_url, prefix=prefix)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        failures = {"left": 2}
+
+        async def send(name: str, key: bytes, value: bytes) -> Any:
+            if failures["left"]:  # the broker refusing twice, as in an outage
+                failures["left"] -= 1
+                raise ConnectionError("broker unreachable")
+            return await producer.send(name, value, key=key)
+
+        sinks = AlertSinks(store, send, topic)
+        client = aioredis.from_url(redis_url)
+        try:
+            first = [_alert(n) for n in range(50)]
+            second = [_alert(n) for n in range(40, 120)]  # 40-49 again: written once
+            await sinks.add(first)
+            await sinks.add(second)
+            await sinks.flush()
+            assert sinks.pending == 0
+            entries = await client.xrange(f"{prefix}alerts")
+            ids = [orjson.loads(fields[b"alert"])["alert_id"] for _, fields in entries]
+            assert ids == [_alert(n)["alert_id"] for n in range(120)]  # once, in order
+            for n in (0, 119):
+                assert await client.hget(f"{prefix}alert:{_alert(n)['alert_id']}",
+                                         "forwarded") == b"1"
+            forwarded = await _topic_ids(kafka_bootstrap, topic, 120)
+            assert set(forwarded) == {_alert(n)["alert_id"] for n in range(120)}
+            assert failures["left"] == 0  # the failing sends were retried, not skipped
+            await sinks.flush()  # nothing handed over since: returns at once
+            await sinks.stop()
+        finally:
+            await producer.stop()
+            await client.aclose()
+            await store.close()
+
+    asyncio.run(run())
