@@ -49,11 +49,12 @@ class Settings(BaseSettings):
     # Also to the compacted changelog topic `<prefix>state`, for a takeover without the
     # disk (another worker, or this one on a new machine); see README, "How state is kept".
     checkpoint_kafka: bool = True
-    # How long a fetch may wait on the broker when it has nothing new. Kafka answers as
-    # soon as a record arrives; the embedded broker (Tansu) holds the fetch for the whole
-    # wait, so this bounds how late a record is seen (Faust's own 1,500 ms held on-arrival
-    # alerts ~0.5 s). An idle consumer asks this often: 25 ms costs ~4% of a core here.
-    fetch_max_wait_ms: int = Field(25, ge=1, le=1500)
+    # How long the group's fetch may wait on the broker when it has nothing new. Kafka
+    # answers as soon as a record arrives; the embedded broker (Tansu) holds a fetch for
+    # the whole wait, so this bounds how late a quiet partition's record is seen (Faust
+    # fixes 1,500 ms). The fuel and invoice feeds wait `FEED_FETCH_WAIT_MS` (on-arrival
+    # alerts), the registry 10 ms (it gates fuel).
+    fetch_max_wait_ms: int = Field(100, ge=1, le=1500)
     group_timeout_s: float = 6.0  # Tansu joins a group only after the rebalance timeout
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
