@@ -179,3 +179,29 @@ def test_a_batch_waiting_for_room_is_queued_after_a_rebalance_clears_the_queue()
 
     assert asyncio.run(run()) == (True, True)
     assert agent_side.queue.qsize() == 1
+
+
+def test_a_batch_a_rebalance_clears_from_the_queue_is_no_longer_waited_for() -> None:
+    """Faust's revoke waits (`wait_empty`) until every unacked message is acked; a batch
+    cleared from an agent's queue by the rebalance is never handled, so the intake forgets
+    it (a two-worker handover hung for minutes on such a batch)."""
+    from weakref import WeakSet
+
+    intake = GroupIntake(faust.App("test-intake-clear", broker="kafka://127.0.0.1:1"))
+    consumer = SimpleNamespace(_committed_offset={}, _unacked_messages=WeakSet(),
+                               _waiting_for_ack=None)
+    intake.attach(consumer, lambda _tp, handled: handled)
+    intake.current = lambda _batch: True  # type: ignore[method-assign]
+    channel = intake.route(["sunlight.gps"], maxsize=4)
+    agent_side = channel.clone(is_iterator=True)
+    held = Batch(TP("sunlight.gps", 0), [Record(offset=0, value=b"{}", timestamp=0)], 1)
+
+    async def run() -> None:
+        assert await intake._put(channel, held)
+        consumer._unacked_messages.add(held)
+        intake.app.flow_control.clear()  # what Faust's revoke does
+
+    asyncio.run(run())
+    assert agent_side.queue.qsize() == 0
+    assert held.acked
+    assert held not in consumer._unacked_messages  # `held` is still referenced here

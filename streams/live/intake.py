@@ -108,6 +108,23 @@ class GroupIntake:
         consumer._drain_messages = lambda fetcher: self._drain(consumer, fetcher)
         consumer._filter_tps_with_pending_acks = pending
         consumer._filter_committable_offsets = committable
+        flow = self.app.flow_control
+        clear = flow.clear
+
+        def clear_and_forget() -> None:
+            """A rebalance clears the agents' queues: the batches dropped there will never
+            be handled, so they are no longer waited for (`wait_empty` would wait for ever,
+            and the revoke with it)."""
+            dropped = [item for queue in list(flow._queues) for item in list(queue._queue)
+                       if isinstance(item, Batch)]
+            clear()
+            for item in dropped:
+                item.acked = True
+                consumer._unacked_messages.discard(item)
+            if dropped:
+                notify(consumer._waiting_for_ack)
+
+        flow.clear = clear_and_forget
 
     def forget(self, tps: Iterable[TP]) -> None:
         """Partitions revoked: what was handled there is not ours to commit any more."""
@@ -146,6 +163,12 @@ class GroupIntake:
                     if await self._put(channel, item):
                         read_offset[tp] = batch[-1].offset + 1
                         unacked.add(item)
+                    # Held by nothing but the queue from here: Faust's unacked set is weak,
+                    # and a rebalance clears the queues. A reference kept here while this
+                    # loop waits on a paused consumer kept a cleared batch "unacked", and
+                    # the revoke's `wait_empty` waited for it for ever (a two-worker
+                    # handover hung that way, and its partitions were never handed over).
+                    del item
                 await asyncio.sleep(0)
         except consumer.consumer_stopped_errors:
             if consumer.transport.app.should_stop:
