@@ -235,6 +235,9 @@ class GroupIntake:
                     if batch.generation == self.app.consumer_generation_id:
                         self.done[tp] = chunk[-1].offset + 1
                     self.records += len(chunk)
+                    # A chunk may await nothing: let the fuel feed, the alert writer and
+                    # the ticker in between, or a backlog holds them back for seconds.
+                    await asyncio.sleep(0)
                 self.batches += 1
             finally:
                 batch.acked = True
