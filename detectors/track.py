@@ -55,6 +55,12 @@ _END = 1 << 63
 
 Fix = list[Any]  # [ts_ms, lat, lon]
 Window = list[Fix]
+# A decoder state before fix i: (i, and after fix i - 1: ts, dt, lat, dlat, lon, dlon,
+# the three running means, the bit position in the stream).
+Mark = tuple[int, int, int, int, int, int, int, int, int, int, int]
+_MARK_EVERY = 32  # a mark every so many fixes in a decoded track (a power of 2)
+_MARK_MASK = _MARK_EVERY - 1
+_MARK_SHIFT = _MARK_EVERY.bit_length() - 1
 
 
 class Track:
@@ -237,22 +243,28 @@ def _escape(w: int, pos: int) -> tuple[int, int]:
 
 def _scan(
     b: bytes, until: int = _END, cut: int | None = None, resume: bool = False,
-    front: int | None = None,
+    front: int | None = None, at_mark: Mark | None = None, marks: list[Mark] | None = None,
 ) -> tuple[Window, bytes | None]:
     """The fixes of a packed track, up to the first after `until`, and:
     with `cut`, the packed track of the fixes before the first at or after `cut` (None
     if there are none); with `front`, instead of the fixes, the packed track of the
     fixes at or after `front` (None if there are none). With `resume`, from the resume
-    point's fix on."""
+    point's fix on; with `at_mark`, from that saved state on (see `_decoded`). With
+    `marks`, the coder's state before every fix whose index is a multiple of
+    _MARK_EVERY is added to it."""
     head = _HEAD.unpack_from(b)
     n, t0, lat0, lon0, code, bits = head[0], head[1], head[2], head[3], head[13], head[14]
     tail = bytes([code << (8 - bits)]) if bits else b""
     data = bytes(b[HEAD_SIZE:]) + tail + _PAD
-    if resume:
+    if at_mark is not None:
+        first, ts, dt, lat, dlat, lon, dlon, at, ala, alo, start = at_mark
+    elif resume:
         first, ts, dt, lat, dlat, lon, dlon, at, ala, alo, start = head[22:]
     else:
         first, ts, lat, lon = 1, t0, lat0, lon0
         dt, dlat, dlon, at, ala, alo, start = head[15:22]
+        if marks is not None:
+            marks.append((first, ts, dt, lat, dlat, lon, dlon, at, ala, alo, start))
     bi = start >> 3
     w = int.from_bytes(data[bi:bi + _REFILL // 8], "big")
     pos = _REFILL - (start & 7)
@@ -268,6 +280,8 @@ def _scan(
             break
         if cut is not None:
             was = (ts, dt, lat, dlat, lon, dlon, at, ala, alo, bi * 8 - pos)
+        elif marks is not None and not i & _MARK_MASK:
+            marks.append((i, ts, dt, lat, dlat, lon, dlon, at, ala, alo, bi * 8 - pos))
         if pos < 3 * 96:  # room for three codes
             w = ((w & ((1 << pos) - 1)) << _REFILL) | int.from_bytes(
                 data[bi:bi + _REFILL // 8], "big")
@@ -344,6 +358,24 @@ def _scan(
     return found, kept
 
 
+# The last packed part decoded whole: its bytes (immutable, and a new object at every
+# change, so the same object means the same fixes), its fixes and decoder marks. A
+# vehicle's timer asks several questions of the same track in a row (the day's
+# off-hours walk, place stays, distance; then the prune): one decode serves them all.
+_cached: list[Any] = [None, [], []]
+
+
+def _decoded(b: bytes) -> tuple[Window, list[Mark]]:
+    """All fixes of the packed part `b` (shared: callers must not change them) and the
+    decoder's marks, from the cache when `b` was the last decoded."""
+    cached = _cached
+    if cached[0] is not b:
+        marks: list[Mark] = []
+        found = _scan(b, marks=marks)[0]
+        cached[0], cached[1], cached[2] = b, found, marks
+    return cached[1], cached[2]
+
+
 def _all(t: Track) -> Window:
     return between(t, -_END, _END)
 
@@ -401,8 +433,7 @@ def between(fixes: Track, start_ms: int, end_ms: int) -> Window:
     found: Window = []
     b = fixes._b
     if b is not None and start_ms <= _LAST_TS.unpack_from(b, 20)[0]:
-        resume = _RESUME.unpack_from(b, _RESUME_AT)[1] <= start_ms
-        scanned = _scan(b, until=end_ms, resume=resume)[0]
+        scanned = _decoded(b)[0]
         lo = bisect_left(scanned, start_ms, key=_ts)
         found = scanned[lo:bisect_right(scanned, end_ms, lo=lo, key=_ts)]
     fl = fixes._l
@@ -456,7 +487,12 @@ def drop_before(fixes: Track, ts_ms: int) -> None:
         if _FIRST_TS.unpack_from(b, 4)[0] >= ts_ms:
             return
         if _LAST_TS.unpack_from(b, 20)[0] >= ts_ms:
-            fixes._b = _scan(b, front=ts_ms)[1]
+            if _cached[0] is b:  # decoded just before: go on from the last mark before
+                found, marks = _cached[1], _cached[2]
+                i = bisect_left(found, ts_ms, key=_ts)  # the first fix kept (i >= 1)
+                fixes._b = _scan(b, front=ts_ms, at_mark=marks[i >> _MARK_SHIFT])[1]
+            else:
+                fixes._b = _scan(b, front=ts_ms)[1]
             return
         fixes._b = None
     fl = fixes._l
