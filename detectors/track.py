@@ -41,6 +41,13 @@ _HEAD = struct.Struct("<Iqii" "qqiiiiiii" "BB" "qiiiiiB" "Iqqiiiiiii" "I")
 HEAD_SIZE = _HEAD.size
 _TAIL = struct.Struct("<Iqii" "qqiiiiiii" "BB")  # what an append reads and writes
 _LAST_TS = struct.Struct("<q")  # at offset 20
+# The raw tail: fixes appended in order and not coded yet, at the end of the bytes, each
+# (ts less the last coded fix's ts, lat, lon); `Track._run` counts them (while there is
+# no list part), and BLOCK of them are coded together.
+BLOCK = 4
+_RAW = struct.Struct("<iii")
+_RAW_DT = struct.Struct("<i")
+_RAW_MAX_DT = (1 << 31) - 1
 _FIRST_TS = struct.Struct("<q")  # at offset 4
 _RESUME = struct.Struct("<Iqqiiiiiii" "I")
 _RESUME_AT = HEAD_SIZE - _RESUME.size
@@ -71,10 +78,13 @@ class Track:
     def __init__(self) -> None:
         self._b: bytes | None = None  # the packed fixes, older than any in _l
         self._l: list[Fix] | None = None  # the newest fixes, unpacked, after a late fix
-        self._run = 0  # fixes appended in order to _l since the last late one
+        # with a list part, the fixes appended in order to it since the last late one;
+        # without, the fixes in the raw tail of _b
+        self._run = 0
 
     def __len__(self) -> int:
-        n: int = 0 if self._b is None else _HEAD.unpack_from(self._b)[0]
+        b = self._b
+        n: int = 0 if b is None else _HEAD.unpack_from(b)[0] + _raw_count(self)
         return n + (len(self._l) if self._l is not None else 0)
 
     def __bool__(self) -> bool:
@@ -97,9 +107,13 @@ class Track:
         return size
 
     def packed(self) -> bytes:
-        """The packed form (header and bits), the list part packed first."""
+        """The packed form (header and bits), the raw tail and list part packed first."""
         self._flush()
-        return self._b if self._b is not None else b""
+        b = self._b
+        if b is not None and _raw_count(self):
+            self._extend(())
+            b = self._b
+        return b if b is not None else b""
 
     @classmethod
     def from_packed(cls, data: bytes) -> Track:
@@ -112,14 +126,24 @@ class Track:
 
     def _flush(self) -> None:
         fl = self._l
+        if fl is None:
+            return  # (and _run counts the raw tail)
         self._l, self._run = None, 0
         if fl:
             self._extend([(ts, round(lat * SCALE), round(lon * SCALE)) for ts, lat, lon in fl])
 
     def _extend(self, fixes: Sequence[tuple[int, int, int]]) -> None:
-        """Append fixes later than the last one: (ts, lat, lon), lat and lon in 1e-6 degree."""
+        """Append fixes later than the last one: (ts, lat, lon), lat and lon in 1e-6 degree;
+        the raw tail is coded first."""
         b = self._b
         first = 0
+        k = _raw_count(self)
+        if k and b is not None:
+            fixes = [*_raw_tail(b, k), *fixes]
+            b = b[:len(b) - _RAW.size * k]
+            self._run = 0
+        if not fixes:
+            return
         if b is None:
             ts, qlat, qlon = fixes[0]
             b = _HEAD.pack(
@@ -244,6 +268,7 @@ def _escape(w: int, pos: int) -> tuple[int, int]:
 def _scan(
     b: bytes, until: int = _END, cut: int | None = None, resume: bool = False,
     front: int | None = None, at_mark: Mark | None = None, marks: list[Mark] | None = None,
+    raw: int = 0,
 ) -> tuple[Window, bytes | None]:
     """The fixes of a packed track, up to the first after `until`, and:
     with `cut`, the packed track of the fixes before the first at or after `cut` (None
@@ -251,11 +276,12 @@ def _scan(
     fixes at or after `front` (None if there are none). With `resume`, from the resume
     point's fix on; with `at_mark`, from that saved state on (see `_decoded`). With
     `marks`, the coder's state before every fix whose index is a multiple of
-    _MARK_EVERY is added to it."""
+    _MARK_EVERY is added to it. `raw`: the fixes in the raw tail, not read here (a
+    front cut keeps them as they are)."""
     head = _HEAD.unpack_from(b)
     n, t0, lat0, lon0, code, bits = head[0], head[1], head[2], head[3], head[13], head[14]
     tail = bytes([code << (8 - bits)]) if bits else b""
-    data = bytes(b[HEAD_SIZE:]) + tail + _PAD
+    data = bytes(b[HEAD_SIZE:len(b) - _RAW.size * raw]) + tail + _PAD
     if at_mark is not None:
         first, ts, dt, lat, dlat, lon, dlon, at, ala, alo, start = at_mark
     elif resume:
@@ -275,6 +301,8 @@ def _scan(
         cut = None
     if front is not None and ts >= front:
         return found, b
+    if cut is not None and raw:
+        raise AssertionError("track: a cut of a track with a raw tail")  # pragma: no cover
     for i in range(first, n):
         if ts > until:
             break
@@ -365,13 +393,36 @@ def _scan(
 _cached: list[Any] = [None, [], []]
 
 
-def _decoded(b: bytes) -> tuple[Window, list[Mark]]:
+def _raw_count(t: Track) -> int:
+    """The fixes in a track's raw tail."""
+    return t._run if t._l is None else 0
+
+
+def _raw_tail(b: bytes, k: int) -> list[tuple[int, int, int]]:
+    """The k fixes of the raw tail: (ts, lat, lon), lat and lon in 1e-6 degree."""
+    last = _LAST_TS.unpack_from(b, 20)[0]
+    return [(last + dt, qlat, qlon)
+            for dt, qlat, qlon in _RAW.iter_unpack(b[len(b) - _RAW.size * k:])]
+
+
+def _last_ts(b: bytes, k: int) -> int:
+    """The ts of the last fix, coded or in the raw tail of k fixes."""
+    last: int = _LAST_TS.unpack_from(b, 20)[0]
+    if k:
+        last += _RAW_DT.unpack_from(b, len(b) - _RAW.size)[0]
+    return last
+
+
+def _decoded(b: bytes, k: int) -> tuple[Window, list[Mark]]:
     """All fixes of the packed part `b` (shared: callers must not change them) and the
-    decoder's marks, from the cache when `b` was the last decoded."""
+    decoder's marks (of the coded fixes), from the cache when `b` was the last decoded
+    (a given `b` always has the same raw tail: k is part of what the bytes are)."""
     cached = _cached
     if cached[0] is not b:
         marks: list[Mark] = []
-        found = _scan(b, marks=marks)[0]
+        found = _scan(b, marks=marks, raw=k)[0]
+        if k:
+            found += [[ts, lat / SCALE, lon / SCALE] for ts, lat, lon in _raw_tail(b, k)]
         cached[0], cached[1], cached[2] = b, found, marks
     return cached[1], cached[2]
 
@@ -390,9 +441,27 @@ def insert(fixes: Track, ts_ms: int, lat: float, lon: float) -> bool:
     qlat, qlon = round(lat * SCALE), round(lon * SCALE)
     fl, b = fixes._l, fixes._b
     if fl is None:
-        if b is None or _LAST_TS.unpack_from(b, 20)[0] < ts_ms:  # the common case: in order
+        if b is None:
             fixes._extend(((ts_ms, qlat, qlon),))
             return True
+        # The common case, in order: to the raw tail, coded with it once it is a block.
+        k = fixes._run
+        dt = ts_ms - _LAST_TS.unpack_from(b, 20)[0]
+        if dt > (_RAW_DT.unpack_from(b, len(b) - _RAW.size)[0] if k else 0):
+            if k < BLOCK - 1 and dt <= _RAW_MAX_DT:
+                try:
+                    fixes._b = b + _RAW.pack(dt, qlat, qlon)
+                except struct.error:  # pragma: no cover - lat and lon are checked before
+                    pass
+                else:
+                    fixes._run = k + 1
+                    return True
+            fixes._extend(((ts_ms, qlat, qlon),))
+            return True
+        if k:  # a late fix: the raw tail is coded first
+            fixes._extend(())
+            b = fixes._b
+            assert b is not None
         return _late(fixes, b, ts_ms, [ts_ms, qlat / SCALE, qlon / SCALE])
     fix = [ts_ms, qlat / SCALE, qlon / SCALE]
     if fl[-1][0] < ts_ms:
@@ -408,7 +477,7 @@ def insert(fixes: Track, ts_ms: int, lat: float, lon: float) -> bool:
             return False
         fl.insert(i, fix)
         return True
-    if b is None or _LAST_TS.unpack_from(b, 20)[0] < ts_ms:
+    if b is None or _LAST_TS.unpack_from(b, 20)[0] < ts_ms:  # no raw tail with a list
         fl.insert(0, fix)
         return True
     return _late(fixes, b, ts_ms, fix)
@@ -432,8 +501,9 @@ def between(fixes: Track, start_ms: int, end_ms: int) -> Window:
     """Fixes with start_ms <= ts <= end_ms, in time order."""
     found: Window = []
     b = fixes._b
-    if b is not None and start_ms <= _LAST_TS.unpack_from(b, 20)[0]:
-        scanned = _decoded(b)[0]
+    k = _raw_count(fixes)
+    if b is not None and start_ms <= _last_ts(b, k):
+        scanned = _decoded(b, k)[0]
         lo = bisect_left(scanned, start_ms, key=_ts)
         found = scanned[lo:bisect_right(scanned, end_ms, lo=lo, key=_ts)]
     fl = fixes._l
@@ -476,25 +546,30 @@ def span(fixes: Track) -> tuple[int, int] | None:
     b, fl = fixes._b, fixes._l
     if b is None:
         return (fl[0][0], fl[-1][0]) if fl else None
-    head = _HEAD.unpack_from(b)
-    return head[1], (fl[-1][0] if fl else head[4])
+    return _FIRST_TS.unpack_from(b, 4)[0], (fl[-1][0] if fl else _last_ts(b, _raw_count(fixes)))
 
 
 def drop_before(fixes: Track, ts_ms: int) -> None:
     """Forget fixes older than ts_ms."""
     b = fixes._b
     if b is not None:
+        k = _raw_count(fixes)
         if _FIRST_TS.unpack_from(b, 4)[0] >= ts_ms:
             return
         if _LAST_TS.unpack_from(b, 20)[0] >= ts_ms:
             if _cached[0] is b:  # decoded just before: go on from the last mark before
                 found, marks = _cached[1], _cached[2]
                 i = bisect_left(found, ts_ms, key=_ts)  # the first fix kept (i >= 1)
-                fixes._b = _scan(b, front=ts_ms, at_mark=marks[i >> _MARK_SHIFT])[1]
+                fixes._b = _scan(b, front=ts_ms, at_mark=marks[i >> _MARK_SHIFT], raw=k)[1]
             else:
-                fixes._b = _scan(b, front=ts_ms)[1]
+                fixes._b = _scan(b, front=ts_ms, raw=k)[1]
             return
         fixes._b = None
+        if k:  # the raw tail's fixes at or after ts_ms are kept
+            fixes._run = 0
+            kept = [f for f in _raw_tail(b, k) if f[0] >= ts_ms]
+            if kept:
+                fixes._extend(kept)
     fl = fixes._l
     if fl:
         del fl[: bisect_left(fl, ts_ms, key=_ts)]

@@ -163,3 +163,37 @@ def test_codec_round_trips_state_and_refuses_what_it_does_not_know() -> None:
         codec.loads(b'{"codec":1,"data":{"$track":"AAAA"}}')
     with pytest.raises(TypeError, match="set"):
         codec.dumps({"x": {1}})
+
+
+@pytest.mark.parametrize("block", [1, 2, 4, 7])
+@pytest.mark.parametrize("seed", range(12))
+def test_queries_raw_tail_and_prune_interleaved(
+    seed: int, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a timer asks: a query, then a prune right after it (served from the decoded
+    cache and its marks), with the raw tail at every fill, against a sorted list."""
+    monkeypatch.setattr(track, "BLOCK", block)
+    rng = random.Random(1000 + seed)
+    ts, lat, lon = 1_789_000_000_000, 41.8, 123.4
+    t, ref = track.new(), []
+    for _ in range(rng.randint(100, 900)):
+        ts += rng.choice([15_000, 15_000, 16_000, 1, 600_000])
+        lat += rng.uniform(-1e-3, 1e-3)
+        lon += rng.uniform(-1e-3, 1e-3)
+        f = (ts - (rng.randint(1, 200_000) if rng.random() < 0.03 else 0), round(lat, 6),
+             round(lon, 6))
+        assert track.insert(t, *f) is reference_insert(ref, *f)
+        r = rng.random()
+        if r < 0.05 and ref:
+            a = rng.choice(ref)[0] - rng.randint(0, 100_000)
+            b = a + rng.randint(0, 4_000_000)
+            assert track.between(t, a, b) == [x for x in ref if a <= x[0] <= b]
+            if rng.random() < 0.7:
+                cut = rng.choice(ref)[0] + rng.choice([0, 1, -1])
+                track.drop_before(t, cut)
+                ref = [x for x in ref if x[0] >= cut]
+        elif r < 0.06:
+            t = codec.loads(codec.dumps({"fixes": t}))["fixes"]
+        assert len(t) == len(ref)
+        assert track.span(t) == ((ref[0][0], ref[-1][0]) if ref else None)
+    assert track.between(t, -(1 << 62), 1 << 62) == ref
