@@ -42,12 +42,13 @@ HEAD_SIZE = _HEAD.size
 _TAIL = struct.Struct("<Iqii" "qqiiiiiii" "BB")  # what an append reads and writes
 _LAST_TS = struct.Struct("<q")  # at offset 20
 # The raw tail: fixes appended in order and not coded yet, at the end of the bytes, each
-# (ts less the last coded fix's ts, lat, lon); `Track._run` counts them (while there is
-# no list part), and BLOCK of them are coded together.
+# the difference from the last coded fix (ts in ms, lat and lon in 1e-6 degree, within
+# ±3.2 km); `Track._run` counts them (while there is no list part), and BLOCK of them
+# are coded together (a fix that does not fit is coded at once, with the tail).
 BLOCK = 4
-_RAW = struct.Struct("<iii")
+_RAW = struct.Struct("<ihh")
 _RAW_DT = struct.Struct("<i")
-_RAW_MAX_DT = (1 << 31) - 1
+_LAST = struct.Struct("<qqiii")  # at offset 20: the last coded fix's ts, dt, lat, dlat, lon
 _FIRST_TS = struct.Struct("<q")  # at offset 4
 _RESUME = struct.Struct("<Iqqiiiiiii" "I")
 _RESUME_AT = HEAD_SIZE - _RESUME.size
@@ -400,9 +401,9 @@ def _raw_count(t: Track) -> int:
 
 def _raw_tail(b: bytes, k: int) -> list[tuple[int, int, int]]:
     """The k fixes of the raw tail: (ts, lat, lon), lat and lon in 1e-6 degree."""
-    last = _LAST_TS.unpack_from(b, 20)[0]
-    return [(last + dt, qlat, qlon)
-            for dt, qlat, qlon in _RAW.iter_unpack(b[len(b) - _RAW.size * k:])]
+    last, _, lat, _, lon = _LAST.unpack_from(b, 20)
+    return [(last + dt, lat + dlat, lon + dlon)
+            for dt, dlat, dlon in _RAW.iter_unpack(b[len(b) - _RAW.size * k:])]
 
 
 def _last_ts(b: bytes, k: int) -> int:
@@ -446,12 +447,13 @@ def insert(fixes: Track, ts_ms: int, lat: float, lon: float) -> bool:
             return True
         # The common case, in order: to the raw tail, coded with it once it is a block.
         k = fixes._run
-        dt = ts_ms - _LAST_TS.unpack_from(b, 20)[0]
+        last, _, lat1, _, lon1 = _LAST.unpack_from(b, 20)
+        dt = ts_ms - last
         if dt > (_RAW_DT.unpack_from(b, len(b) - _RAW.size)[0] if k else 0):
-            if k < BLOCK - 1 and dt <= _RAW_MAX_DT:
+            if k < BLOCK - 1:
                 try:
-                    fixes._b = b + _RAW.pack(dt, qlat, qlon)
-                except struct.error:  # pragma: no cover - lat and lon are checked before
+                    fixes._b = b + _RAW.pack(dt, qlat - lat1, qlon - lon1)
+                except struct.error:  # too far from the last coded fix: coded at once
                     pass
                 else:
                     fixes._run = k + 1
