@@ -53,10 +53,15 @@ _FIRST_TS = struct.Struct("<q")  # at offset 4
 _RESUME = struct.Struct("<Iqqiiiiiii" "I")
 _RESUME_AT = HEAD_SIZE - _RESUME.size
 _RESUME_EVERY = 32
+_RESUME_MASK = _RESUME_EVERY - 1
+_FLUSH_BITS = 512  # bits the coder holds before it writes whole bytes out
 _SHIFT = 3  # the coder's running mean reaches over about 2**_SHIFT values
 _A0 = 16 << _SHIFT
 _A_MAX = (1 << 31) - 1
 _QMAX = 16  # a quotient this long is written raw instead
+# A Rice code of u with parameter k and quotient q = u >> k < _QMAX: a 1 (not zero), q
+# zeros, a 1, the k low bits of u; as a number, (_HI[q] << k) + u.
+_HI = [(2 << q) + 1 - q for q in range(_QMAX)]
 _REFILL = 384  # bits read at a time: three codes of up to 96 bits fit
 _PAD = bytes(2 * _REFILL // 8)
 _END = 1 << 63
@@ -163,71 +168,77 @@ class Track:
             ts, qlat, qlon = fixes[j]
             dt = ts - last
             v = dt - dt0
-            if v == 0:
+            if v:
+                u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
+                s = at >> _SHIFT
+                k = (s | 1).bit_length() - 1
+                at += u - s
+                if at > _A_MAX:
+                    at = _A_MAX
+                q = u >> k
+                if q < _QMAX:
+                    m = q + 2 + k
+                    code = (code << m) | ((_HI[q] << k) + u)
+                else:
+                    c, m = _raw(u)
+                    code = (code << m) | c
+                bits += m
+            else:
                 code <<= 1
                 bits += 1
                 at -= at >> _SHIFT
-            else:
-                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
-                k = ((at >> _SHIFT) | 1).bit_length() - 1
-                at += u - (at >> _SHIFT)
-                if at > _A_MAX:
-                    at = _A_MAX
-                m = (u >> k) + 2 + k
-                if m - k < _QMAX + 2:
-                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
+            dlat = qlat - lat1
+            v = dlat - dlat0
+            if v:
+                u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
+                s = ala >> _SHIFT
+                k = (s | 1).bit_length() - 1
+                ala += u - s
+                if ala > _A_MAX:
+                    ala = _A_MAX
+                q = u >> k
+                if q < _QMAX:
+                    m = q + 2 + k
+                    code = (code << m) | ((_HI[q] << k) + u)
                 else:
                     c, m = _raw(u)
                     code = (code << m) | c
                 bits += m
-            dlat = qlat - lat1
-            v = dlat - dlat0
-            if v == 0:
+            else:
                 code <<= 1
                 bits += 1
                 ala -= ala >> _SHIFT
-            else:
-                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
-                k = ((ala >> _SHIFT) | 1).bit_length() - 1
-                ala += u - (ala >> _SHIFT)
-                if ala > _A_MAX:
-                    ala = _A_MAX
-                m = (u >> k) + 2 + k
-                if m - k < _QMAX + 2:
-                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
+            dlon = qlon - lon1
+            v = dlon - dlon0
+            if v:
+                u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
+                s = alo >> _SHIFT
+                k = (s | 1).bit_length() - 1
+                alo += u - s
+                if alo > _A_MAX:
+                    alo = _A_MAX
+                q = u >> k
+                if q < _QMAX:
+                    m = q + 2 + k
+                    code = (code << m) | ((_HI[q] << k) + u)
                 else:
                     c, m = _raw(u)
                     code = (code << m) | c
                 bits += m
-            dlon = qlon - lon1
-            v = dlon - dlon0
-            if v == 0:
+            else:
                 code <<= 1
                 bits += 1
                 alo -= alo >> _SHIFT
-            else:
-                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
-                k = ((alo >> _SHIFT) | 1).bit_length() - 1
-                alo += u - (alo >> _SHIFT)
-                if alo > _A_MAX:
-                    alo = _A_MAX
-                m = (u >> k) + 2 + k
-                if m - k < _QMAX + 2:
-                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
-                else:
-                    c, m = _raw(u)
-                    code = (code << m) | c
-                bits += m
             n += 1
             last, dt0, lat1, dlat0, lon1, dlon0 = ts, dt, qlat, dlat, qlon, dlon
-            if bits >= 64 or not n % _RESUME_EVERY:
+            if not n & _RESUME_MASK:
+                resumed = _RESUME.pack(n, ts, dt, qlat, dlat, qlon, dlon, at, ala, alo,
+                                       ((len(b) - HEAD_SIZE + len(out)) << 3) + bits)
+            if bits >= _FLUSH_BITS:
                 rest = bits & 7
                 out += (code >> rest).to_bytes(bits >> 3, "big")
                 code &= (1 << rest) - 1
                 bits = rest
-                if not n % _RESUME_EVERY:
-                    resumed = _RESUME.pack(n, ts, dt, qlat, dlat, qlon, dlon, at, ala, alo,
-                                           ((len(b) - HEAD_SIZE + len(out)) << 3) + bits)
         if bits >= 8:  # whole bytes go to the stream, the rest waits in the header
             rest = bits & 7
             out += (code >> rest).to_bytes(bits >> 3, "big")
