@@ -64,6 +64,8 @@ _QMAX = 16  # a quotient this long is written raw instead
 _HI = [(2 << q) + 1 - q for q in range(_QMAX)]
 _REFILL = 384  # bits read at a time: three codes of up to 96 bits fit
 _PAD = bytes(2 * _REFILL // 8)
+_BIT = [1 << p for p in range(4 * 96 + _REFILL)]  # by the bits a decoder holds
+_MASK = [(1 << p) - 1 for p in range(4 * 96 + _REFILL)]
 _END = 1 << 63
 
 Fix = list[Any]  # [ts_ms, lat, lon]
@@ -304,8 +306,8 @@ def _scan(
         if marks is not None:
             marks.append((first, ts, dt, lat, dlat, lon, dlon, at, ala, alo, start))
     bi = start >> 3
-    w = int.from_bytes(data[bi:bi + _REFILL // 8], "big")
     pos = _REFILL - (start & 7)
+    w = int.from_bytes(data[bi:bi + _REFILL // 8], "big") & _MASK[pos]
     bi += _REFILL // 8
     found = [[ts, lat / SCALE, lon / SCALE]]
     kept: bytes | None = None
@@ -323,20 +325,22 @@ def _scan(
         elif marks is not None and not i & _MARK_MASK:
             marks.append((i, ts, dt, lat, dlat, lon, dlon, at, ala, alo, bi * 8 - pos))
         if pos < 3 * 96:  # room for three codes
-            w = ((w & ((1 << pos) - 1)) << _REFILL) | int.from_bytes(
-                data[bi:bi + _REFILL // 8], "big")
+            w = (w << _REFILL) | int.from_bytes(data[bi:bi + _REFILL // 8], "big")
             pos += _REFILL
             bi += _REFILL // 8
-        # The decoder for one delta-of-delta, inlined three times.
+        # The decoder for one delta-of-delta, inlined three times. `w` holds the `pos`
+        # bits not read yet (so a flag is a comparison, and a run of zeros a bit_length).
         pos -= 1
-        if (w >> pos) & 1:
-            zeros = pos - (w & ((1 << pos) - 1)).bit_length()
+        if w >= _BIT[pos]:
+            w -= _BIT[pos]
+            zeros = pos - w.bit_length()
             if zeros < _QMAX:
                 k = ((at >> _SHIFT) | 1).bit_length() - 1
                 pos -= zeros + 1 + k
-                u = (zeros << k) | ((w >> pos) & ((1 << k) - 1))
+                u = ((zeros - 1) << k) + (w >> pos)
             else:
                 u, pos = _escape(w, pos)
+            w &= _MASK[pos]
             at += u - (at >> _SHIFT)
             if at > _A_MAX:
                 at = _A_MAX
@@ -344,14 +348,16 @@ def _scan(
         else:
             at -= at >> _SHIFT
         pos -= 1
-        if (w >> pos) & 1:
-            zeros = pos - (w & ((1 << pos) - 1)).bit_length()
+        if w >= _BIT[pos]:
+            w -= _BIT[pos]
+            zeros = pos - w.bit_length()
             if zeros < _QMAX:
                 k = ((ala >> _SHIFT) | 1).bit_length() - 1
                 pos -= zeros + 1 + k
-                u = (zeros << k) | ((w >> pos) & ((1 << k) - 1))
+                u = ((zeros - 1) << k) + (w >> pos)
             else:
                 u, pos = _escape(w, pos)
+            w &= _MASK[pos]
             ala += u - (ala >> _SHIFT)
             if ala > _A_MAX:
                 ala = _A_MAX
@@ -359,14 +365,16 @@ def _scan(
         else:
             ala -= ala >> _SHIFT
         pos -= 1
-        if (w >> pos) & 1:
-            zeros = pos - (w & ((1 << pos) - 1)).bit_length()
+        if w >= _BIT[pos]:
+            w -= _BIT[pos]
+            zeros = pos - w.bit_length()
             if zeros < _QMAX:
                 k = ((alo >> _SHIFT) | 1).bit_length() - 1
                 pos -= zeros + 1 + k
-                u = (zeros << k) | ((w >> pos) & ((1 << k) - 1))
+                u = ((zeros - 1) << k) + (w >> pos)
             else:
                 u, pos = _escape(w, pos)
+            w &= _MASK[pos]
             alo += u - (alo >> _SHIFT)
             if alo > _A_MAX:
                 alo = _A_MAX
