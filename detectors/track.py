@@ -7,9 +7,13 @@ and an adaptive Rice code (Gorilla's idea for timestamps; the same coder for pos
 which move at a nearly constant velocity over 15 s). A fix every 15 s costs 1 bit of
 time; a parked vehicle a few bits more; a driving one about 12-20 bits.
 
-Appending in time order (the hot path) writes a few bytes at the end; the values needed
-to go on (the last fix, its deltas, the coder's state) live in a fixed header at the
-start of the same bytes, so a track is one small object and one buffer. A fix older
+Appending in time order (the hot path) adds the fix raw at the end (8 bytes: its
+differences from the last coded fix), and every BLOCK fixes the raw ones are coded
+together; the values needed to go on (the last fix, its deltas, the coder's state) live
+in a fixed header at the start of the same bytes, so a track is one small object and one
+buffer. `packed()` codes the raw fixes first, so the packed form does not depend on them.
+Questions asked in a row of one track (a timer's) share one decode, kept with marks of
+the decoder's state every 32 fixes, from which `drop_before` cuts the front. A fix older
 than the last one (a late upload, which comes as a burst) cuts the packed part before it
 and holds the fixes from there on as a plain list, where the rest of the burst lands; the
 list is packed onto the end again once 64 fixes have arrived in order after it, or when
@@ -410,7 +414,9 @@ def _scan(
 # change, so the same object means the same fixes), its fixes and decoder marks. A
 # vehicle's timer asks several questions of the same track in a row (the day's
 # off-hours walk, place stays, distance; then the prune): one decode serves them all.
-_cached: list[Any] = [None, [], []]
+# One tuple, replaced whole, so that a reader never sees one track's bytes with
+# another's fixes.
+_cached: tuple[bytes | None, Window, list[Mark]] = (None, [], [])
 
 
 def _raw_count(t: Track) -> int:
@@ -437,13 +443,14 @@ def _decoded(b: bytes, k: int) -> tuple[Window, list[Mark]]:
     """All fixes of the packed part `b` (shared: callers must not change them) and the
     decoder's marks (of the coded fixes), from the cache when `b` was the last decoded
     (a given `b` always has the same raw tail: k is part of what the bytes are)."""
+    global _cached
     cached = _cached
     if cached[0] is not b:
         marks: list[Mark] = []
         found = _scan(b, marks=marks, raw=k)[0]
         if k:
             found += [[ts, lat / SCALE, lon / SCALE] for ts, lat, lon in _raw_tail(b, k)]
-        cached[0], cached[1], cached[2] = b, found, marks
+        _cached = cached = (b, found, marks)
     return cached[1], cached[2]
 
 
@@ -578,8 +585,9 @@ def drop_before(fixes: Track, ts_ms: int) -> None:
         if _FIRST_TS.unpack_from(b, 4)[0] >= ts_ms:
             return
         if _LAST_TS.unpack_from(b, 20)[0] >= ts_ms:
-            if _cached[0] is b:  # decoded just before: go on from the last mark before
-                found, marks = _cached[1], _cached[2]
+            cached = _cached
+            if cached[0] is b:  # decoded just before: go on from the last mark before
+                found, marks = cached[1], cached[2]
                 i = bisect_left(found, ts_ms, key=_ts)  # the first fix kept (i >= 1)
                 fixes._b = _scan(b, front=ts_ms, at_mark=marks[i >> _MARK_SHIFT], raw=k)[1]
             else:
