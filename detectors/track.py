@@ -122,9 +122,9 @@ class Track:
         """The packed form (header and bits), the raw tail and list part packed first."""
         self._flush()
         b = self._b
-        if b is not None and _raw_count(self):
-            self._extend(())
-            b = self._b
+        k = _raw_count(self)
+        if b is not None and k:  # coded here, not stored: packing leaves the track as it is
+            b = _code(b, k, ())
         return b if b is not None else b""
 
     @classmethod
@@ -147,116 +147,120 @@ class Track:
     def _extend(self, fixes: Sequence[tuple[int, int, int]]) -> None:
         """Append fixes later than the last one: (ts, lat, lon), lat and lon in 1e-6 degree;
         the raw tail is coded first."""
-        b = self._b
-        first = 0
-        k = _raw_count(self)
-        if k and b is not None:
-            fixes = [*_raw_tail(b, k), *fixes]
-            b = b[:len(b) - _RAW.size * k]
+        self._b = _code(self._b, _raw_count(self), fixes)
+        if self._l is None:
             self._run = 0
-        if not fixes:
-            return
-        if b is None:
-            ts, qlat, qlon = fixes[0]
-            b = _HEAD.pack(
-                1, ts, qlat, qlon, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0, 0,
-                0, 0, 0, _A0, _A0, _A0, 0, 1, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0)
-            first = 1
-        # An immutable `bytes`, made anew at each append: a copy of a kilobyte or two
-        # costs less than the eighth a bytearray keeps spare to grow.
-        out = bytearray()
-        resumed: bytes | None = None
-        # The coder, inlined three times (this is the hot path): a zero flag, then an
-        # adaptive Rice code of the zigzagged value less one (`_raw` if too large).
-        (n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo,
-         code, bits) = _TAIL.unpack_from(b)
-        for j in range(first, len(fixes)):
-            ts, qlat, qlon = fixes[j]
-            dt = ts - last
-            v = dt - dt0
-            if v:
-                u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
-                s = at >> _SHIFT
-                k = (s | 1).bit_length() - 1
-                at += u - s
-                if at > _A_MAX:
-                    at = _A_MAX
-                q = u >> k
-                if q < _QMAX:
-                    m = q + 2 + k
-                    code = (code << m) | ((_HI[q] << k) + u)
-                else:
-                    c, m = _raw(u)
-                    code = (code << m) | c
-                bits += m
+
+
+def _code(b: bytes | None, raw: int, fixes: Sequence[tuple[int, int, int]]) -> bytes | None:
+    """The packed bytes `b` (with `raw` fixes in its raw tail) with these fixes appended,
+    all coded: (ts, lat, lon), lat and lon in 1e-6 degree, later than the last fix."""
+    first = 0
+    if raw and b is not None:
+        fixes = [*_raw_tail(b, raw), *fixes]
+        b = b[:len(b) - _RAW.size * raw]
+    if not fixes:
+        return b
+    if b is None:
+        ts, qlat, qlon = fixes[0]
+        b = _HEAD.pack(
+            1, ts, qlat, qlon, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0, 0,
+            0, 0, 0, _A0, _A0, _A0, 0, 1, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0)
+        first = 1
+    # An immutable `bytes`, made anew at each append: a copy of a kilobyte or two
+    # costs less than the eighth a bytearray keeps spare to grow.
+    out = bytearray()
+    resumed: bytes | None = None
+    # The coder, inlined three times (this is the hot path): a zero flag, then an
+    # adaptive Rice code of the zigzagged value less one (`_raw` if too large).
+    (n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo,
+     code, bits) = _TAIL.unpack_from(b)
+    for j in range(first, len(fixes)):
+        ts, qlat, qlon = fixes[j]
+        dt = ts - last
+        v = dt - dt0
+        if v:
+            u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
+            s = at >> _SHIFT
+            k = (s | 1).bit_length() - 1
+            at += u - s
+            if at > _A_MAX:
+                at = _A_MAX
+            q = u >> k
+            if q < _QMAX:
+                m = q + 2 + k
+                code = (code << m) | ((_HI[q] << k) + u)
             else:
-                code <<= 1
-                bits += 1
-                at -= at >> _SHIFT
-            dlat = qlat - lat1
-            v = dlat - dlat0
-            if v:
-                u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
-                s = ala >> _SHIFT
-                k = (s | 1).bit_length() - 1
-                ala += u - s
-                if ala > _A_MAX:
-                    ala = _A_MAX
-                q = u >> k
-                if q < _QMAX:
-                    m = q + 2 + k
-                    code = (code << m) | ((_HI[q] << k) + u)
-                else:
-                    c, m = _raw(u)
-                    code = (code << m) | c
-                bits += m
+                c, m = _raw(u)
+                code = (code << m) | c
+            bits += m
+        else:
+            code <<= 1
+            bits += 1
+            at -= at >> _SHIFT
+        dlat = qlat - lat1
+        v = dlat - dlat0
+        if v:
+            u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
+            s = ala >> _SHIFT
+            k = (s | 1).bit_length() - 1
+            ala += u - s
+            if ala > _A_MAX:
+                ala = _A_MAX
+            q = u >> k
+            if q < _QMAX:
+                m = q + 2 + k
+                code = (code << m) | ((_HI[q] << k) + u)
             else:
-                code <<= 1
-                bits += 1
-                ala -= ala >> _SHIFT
-            dlon = qlon - lon1
-            v = dlon - dlon0
-            if v:
-                u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
-                s = alo >> _SHIFT
-                k = (s | 1).bit_length() - 1
-                alo += u - s
-                if alo > _A_MAX:
-                    alo = _A_MAX
-                q = u >> k
-                if q < _QMAX:
-                    m = q + 2 + k
-                    code = (code << m) | ((_HI[q] << k) + u)
-                else:
-                    c, m = _raw(u)
-                    code = (code << m) | c
-                bits += m
+                c, m = _raw(u)
+                code = (code << m) | c
+            bits += m
+        else:
+            code <<= 1
+            bits += 1
+            ala -= ala >> _SHIFT
+        dlon = qlon - lon1
+        v = dlon - dlon0
+        if v:
+            u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
+            s = alo >> _SHIFT
+            k = (s | 1).bit_length() - 1
+            alo += u - s
+            if alo > _A_MAX:
+                alo = _A_MAX
+            q = u >> k
+            if q < _QMAX:
+                m = q + 2 + k
+                code = (code << m) | ((_HI[q] << k) + u)
             else:
-                code <<= 1
-                bits += 1
-                alo -= alo >> _SHIFT
-            n += 1
-            last, dt0, lat1, dlat0, lon1, dlon0 = ts, dt, qlat, dlat, qlon, dlon
-            if not n & _RESUME_MASK:
-                resumed = _RESUME.pack(n, ts, dt, qlat, dlat, qlon, dlon, at, ala, alo,
-                                       ((len(b) - HEAD_SIZE + len(out)) << 3) + bits)
-            if bits >= _FLUSH_BITS:
-                rest = bits & 7
-                out += (code >> rest).to_bytes(bits >> 3, "big")
-                code &= (1 << rest) - 1
-                bits = rest
-        if bits >= 8:  # whole bytes go to the stream, the rest waits in the header
+                c, m = _raw(u)
+                code = (code << m) | c
+            bits += m
+        else:
+            code <<= 1
+            bits += 1
+            alo -= alo >> _SHIFT
+        n += 1
+        last, dt0, lat1, dlat0, lon1, dlon0 = ts, dt, qlat, dlat, qlon, dlon
+        if not n & _RESUME_MASK:
+            resumed = _RESUME.pack(n, ts, dt, qlat, dlat, qlon, dlon, at, ala, alo,
+                                   ((len(b) - HEAD_SIZE + len(out)) << 3) + bits)
+        if bits >= _FLUSH_BITS:
             rest = bits & 7
             out += (code >> rest).to_bytes(bits >> 3, "big")
             code &= (1 << rest) - 1
             bits = rest
-        tail = _TAIL.pack(n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala,
-                          alo, code, bits)
-        if resumed is None:
-            self._b = b"".join((tail, memoryview(b)[_TAIL.size:], out))
-        else:
-            self._b = b"".join((tail, memoryview(b)[_TAIL.size:_RESUME_AT], resumed,
-                                memoryview(b)[HEAD_SIZE:], out))
+    if bits >= 8:  # whole bytes go to the stream, the rest waits in the header
+        rest = bits & 7
+        out += (code >> rest).to_bytes(bits >> 3, "big")
+        code &= (1 << rest) - 1
+        bits = rest
+    tail = _TAIL.pack(n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala,
+                      alo, code, bits)
+    if resumed is None:
+        return b"".join((tail, memoryview(b)[_TAIL.size:], out))
+    return b"".join((tail, memoryview(b)[_TAIL.size:_RESUME_AT], resumed,
+                     memoryview(b)[HEAD_SIZE:], out))
 
 
 def new() -> Track:

@@ -204,3 +204,19 @@ def test_queries_raw_tail_and_prune_interleaved(
         assert len(t) == len(ref)
         assert track.span(t) == ((ref[0][0], ref[-1][0]) if ref else None)
     assert track.between(t, -(1 << 62), 1 << 62) == ref
+
+
+def test_packing_leaves_the_track_as_it_is() -> None:
+    """`packed()` codes the raw tail into what it returns, not into the track: packing
+    midway changes nothing of what the track holds or packs to later."""
+    fixes = [(1_789_000_000_000 + i * 15_000, round(41.8 + i * 1e-4, 6), round(123.4 - i * 2e-4, 6))
+             for i in range(3 * track.BLOCK + 2)]
+    a, b = track.new(), track.new()
+    for i, f in enumerate(fixes):
+        track.insert(a, *f)
+        track.insert(b, *f)
+        first = a.packed()
+        assert a.packed() == first and len(a) == i + 1
+        assert track.Track.from_packed(first) == a
+    assert a.packed() == b.packed()
+    assert track.between(a, 0, 1 << 62) == [list(f) for f in fixes]
