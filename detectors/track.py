@@ -7,9 +7,13 @@ and an adaptive Rice code (Gorilla's idea for timestamps; the same coder for pos
 which move at a nearly constant velocity over 15 s). A fix every 15 s costs 1 bit of
 time; a parked vehicle a few bits more; a driving one about 12-20 bits.
 
-Appending in time order (the hot path) writes a few bytes at the end; the values needed
-to go on (the last fix, its deltas, the coder's state) live in a fixed header at the
-start of the same bytes, so a track is one small object and one buffer. A fix older
+Appending in time order (the hot path) adds the fix raw at the end (8 bytes: its
+differences from the last coded fix), and every BLOCK fixes the raw ones are coded
+together; the values needed to go on (the last fix, its deltas, the coder's state) live
+in a fixed header at the start of the same bytes, so a track is one small object and one
+buffer. `packed()` codes the raw fixes first, so the packed form does not depend on them.
+Questions asked in a row of one track (a timer's) share one decode, kept with marks of
+the decoder's state every 32 fixes, from which `drop_before` cuts the front. A fix older
 than the last one (a late upload, which comes as a burst) cuts the packed part before it
 and holds the fixes from there on as a plain list, where the rest of the burst lands; the
 list is packed onto the end again once 64 fixes have arrived in order after it, or when
@@ -41,20 +45,41 @@ _HEAD = struct.Struct("<Iqii" "qqiiiiiii" "BB" "qiiiiiB" "Iqqiiiiiii" "I")
 HEAD_SIZE = _HEAD.size
 _TAIL = struct.Struct("<Iqii" "qqiiiiiii" "BB")  # what an append reads and writes
 _LAST_TS = struct.Struct("<q")  # at offset 20
+# The raw tail: fixes appended in order and not coded yet, at the end of the bytes, each
+# the difference from the last coded fix (ts in ms, lat and lon in 1e-6 degree, within
+# ±3.2 km); `Track._run` counts them (while there is no list part), and BLOCK of them
+# are coded together (a fix that does not fit is coded at once, with the tail).
+BLOCK = 4
+_RAW = struct.Struct("<ihh")
+_RAW_DT = struct.Struct("<i")
+_LAST = struct.Struct("<qqiii")  # at offset 20: the last coded fix's ts, dt, lat, dlat, lon
 _FIRST_TS = struct.Struct("<q")  # at offset 4
 _RESUME = struct.Struct("<Iqqiiiiiii" "I")
 _RESUME_AT = HEAD_SIZE - _RESUME.size
 _RESUME_EVERY = 32
+_RESUME_MASK = _RESUME_EVERY - 1
+_FLUSH_BITS = 512  # bits the coder holds before it writes whole bytes out
 _SHIFT = 3  # the coder's running mean reaches over about 2**_SHIFT values
 _A0 = 16 << _SHIFT
 _A_MAX = (1 << 31) - 1
 _QMAX = 16  # a quotient this long is written raw instead
+# A Rice code of u with parameter k and quotient q = u >> k < _QMAX: a 1 (not zero), q
+# zeros, a 1, the k low bits of u; as a number, (_HI[q] << k) + u.
+_HI = [(2 << q) + 1 - q for q in range(_QMAX)]
 _REFILL = 384  # bits read at a time: three codes of up to 96 bits fit
 _PAD = bytes(2 * _REFILL // 8)
+_BIT = [1 << p for p in range(4 * 96 + _REFILL)]  # by the bits a decoder holds
+_MASK = [(1 << p) - 1 for p in range(4 * 96 + _REFILL)]
 _END = 1 << 63
 
 Fix = list[Any]  # [ts_ms, lat, lon]
 Window = list[Fix]
+# A decoder state before fix i: (i, and after fix i - 1: ts, dt, lat, dlat, lon, dlon,
+# the three running means, the bit position in the stream).
+Mark = tuple[int, int, int, int, int, int, int, int, int, int, int]
+_MARK_EVERY = 32  # a mark every so many fixes in a decoded track (a power of 2)
+_MARK_MASK = _MARK_EVERY - 1
+_MARK_SHIFT = _MARK_EVERY.bit_length() - 1
 
 
 class Track:
@@ -65,10 +90,13 @@ class Track:
     def __init__(self) -> None:
         self._b: bytes | None = None  # the packed fixes, older than any in _l
         self._l: list[Fix] | None = None  # the newest fixes, unpacked, after a late fix
-        self._run = 0  # fixes appended in order to _l since the last late one
+        # with a list part, the fixes appended in order to it since the last late one;
+        # without, the fixes in the raw tail of _b
+        self._run = 0
 
     def __len__(self) -> int:
-        n: int = 0 if self._b is None else _HEAD.unpack_from(self._b)[0]
+        b = self._b
+        n: int = 0 if b is None else _HEAD.unpack_from(b)[0] + _raw_count(self)
         return n + (len(self._l) if self._l is not None else 0)
 
     def __bool__(self) -> bool:
@@ -91,9 +119,13 @@ class Track:
         return size
 
     def packed(self) -> bytes:
-        """The packed form (header and bits), the list part packed first."""
+        """The packed form (header and bits), the raw tail and list part packed first."""
         self._flush()
-        return self._b if self._b is not None else b""
+        b = self._b
+        k = _raw_count(self)
+        if b is not None and k:  # coded here, not stored: packing leaves the track as it is
+            b = _code(b, k, ())
+        return b if b is not None else b""
 
     @classmethod
     def from_packed(cls, data: bytes) -> Track:
@@ -106,109 +138,129 @@ class Track:
 
     def _flush(self) -> None:
         fl = self._l
+        if fl is None:
+            return  # (and _run counts the raw tail)
         self._l, self._run = None, 0
         if fl:
             self._extend([(ts, round(lat * SCALE), round(lon * SCALE)) for ts, lat, lon in fl])
 
     def _extend(self, fixes: Sequence[tuple[int, int, int]]) -> None:
-        """Append fixes later than the last one: (ts, lat, lon), lat and lon in 1e-6 degree."""
-        b = self._b
-        first = 0
-        if b is None:
-            ts, qlat, qlon = fixes[0]
-            b = _HEAD.pack(
-                1, ts, qlat, qlon, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0, 0,
-                0, 0, 0, _A0, _A0, _A0, 0, 1, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0)
-            first = 1
-        # An immutable `bytes`, made anew at each append: a copy of a kilobyte or two
-        # costs less than the eighth a bytearray keeps spare to grow.
-        out = bytearray()
-        resumed: bytes | None = None
-        # The coder, inlined three times (this is the hot path): a zero flag, then an
-        # adaptive Rice code of the zigzagged value less one (`_raw` if too large).
-        (n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo,
-         code, bits) = _TAIL.unpack_from(b)
-        for j in range(first, len(fixes)):
-            ts, qlat, qlon = fixes[j]
-            dt = ts - last
-            v = dt - dt0
-            if v == 0:
-                code <<= 1
-                bits += 1
-                at -= at >> _SHIFT
+        """Append fixes later than the last one: (ts, lat, lon), lat and lon in 1e-6 degree;
+        the raw tail is coded first."""
+        self._b = _code(self._b, _raw_count(self), fixes)
+        if self._l is None:
+            self._run = 0
+
+
+def _code(b: bytes | None, raw: int, fixes: Sequence[tuple[int, int, int]]) -> bytes | None:
+    """The packed bytes `b` (with `raw` fixes in its raw tail) with these fixes appended,
+    all coded: (ts, lat, lon), lat and lon in 1e-6 degree, later than the last fix."""
+    first = 0
+    if raw and b is not None:
+        fixes = [*_raw_tail(b, raw), *fixes]
+        b = b[:len(b) - _RAW.size * raw]
+    if not fixes:
+        return b
+    if b is None:
+        ts, qlat, qlon = fixes[0]
+        b = _HEAD.pack(
+            1, ts, qlat, qlon, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0, 0,
+            0, 0, 0, _A0, _A0, _A0, 0, 1, ts, 0, qlat, 0, qlon, 0, _A0, _A0, _A0, 0)
+        first = 1
+    # An immutable `bytes`, made anew at each append: a copy of a kilobyte or two
+    # costs less than the eighth a bytearray keeps spare to grow.
+    out = bytearray()
+    resumed: bytes | None = None
+    # The coder, inlined three times (this is the hot path): a zero flag, then an
+    # adaptive Rice code of the zigzagged value less one (`_raw` if too large).
+    (n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo,
+     code, bits) = _TAIL.unpack_from(b)
+    for j in range(first, len(fixes)):
+        ts, qlat, qlon = fixes[j]
+        dt = ts - last
+        v = dt - dt0
+        if v:
+            u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
+            s = at >> _SHIFT
+            k = (s | 1).bit_length() - 1
+            at += u - s
+            if at > _A_MAX:
+                at = _A_MAX
+            q = u >> k
+            if q < _QMAX:
+                m = q + 2 + k
+                code = (code << m) | ((_HI[q] << k) + u)
             else:
-                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
-                k = ((at >> _SHIFT) | 1).bit_length() - 1
-                at += u - (at >> _SHIFT)
-                if at > _A_MAX:
-                    at = _A_MAX
-                m = (u >> k) + 2 + k
-                if m - k < _QMAX + 2:
-                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
-                else:
-                    c, m = _raw(u)
-                    code = (code << m) | c
-                bits += m
-            dlat = qlat - lat1
-            v = dlat - dlat0
-            if v == 0:
-                code <<= 1
-                bits += 1
-                ala -= ala >> _SHIFT
+                c, m = _raw(u)
+                code = (code << m) | c
+            bits += m
+        else:
+            code <<= 1
+            bits += 1
+            at -= at >> _SHIFT
+        dlat = qlat - lat1
+        v = dlat - dlat0
+        if v:
+            u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
+            s = ala >> _SHIFT
+            k = (s | 1).bit_length() - 1
+            ala += u - s
+            if ala > _A_MAX:
+                ala = _A_MAX
+            q = u >> k
+            if q < _QMAX:
+                m = q + 2 + k
+                code = (code << m) | ((_HI[q] << k) + u)
             else:
-                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
-                k = ((ala >> _SHIFT) | 1).bit_length() - 1
-                ala += u - (ala >> _SHIFT)
-                if ala > _A_MAX:
-                    ala = _A_MAX
-                m = (u >> k) + 2 + k
-                if m - k < _QMAX + 2:
-                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
-                else:
-                    c, m = _raw(u)
-                    code = (code << m) | c
-                bits += m
-            dlon = qlon - lon1
-            v = dlon - dlon0
-            if v == 0:
-                code <<= 1
-                bits += 1
-                alo -= alo >> _SHIFT
+                c, m = _raw(u)
+                code = (code << m) | c
+            bits += m
+        else:
+            code <<= 1
+            bits += 1
+            ala -= ala >> _SHIFT
+        dlon = qlon - lon1
+        v = dlon - dlon0
+        if v:
+            u = (v << 1) - 1 if v > 0 else -(v << 1) - 2
+            s = alo >> _SHIFT
+            k = (s | 1).bit_length() - 1
+            alo += u - s
+            if alo > _A_MAX:
+                alo = _A_MAX
+            q = u >> k
+            if q < _QMAX:
+                m = q + 2 + k
+                code = (code << m) | ((_HI[q] << k) + u)
             else:
-                u = (v << 1) - 1 if v > 0 else ((-v) << 1) - 2
-                k = ((alo >> _SHIFT) | 1).bit_length() - 1
-                alo += u - (alo >> _SHIFT)
-                if alo > _A_MAX:
-                    alo = _A_MAX
-                m = (u >> k) + 2 + k
-                if m - k < _QMAX + 2:
-                    code = (code << m) | (1 << (m - 1)) | (1 << k) | (u & ((1 << k) - 1))
-                else:
-                    c, m = _raw(u)
-                    code = (code << m) | c
-                bits += m
-            n += 1
-            last, dt0, lat1, dlat0, lon1, dlon0 = ts, dt, qlat, dlat, qlon, dlon
-            if bits >= 64 or not n % _RESUME_EVERY:
-                rest = bits & 7
-                out += (code >> rest).to_bytes(bits >> 3, "big")
-                code &= (1 << rest) - 1
-                bits = rest
-                if not n % _RESUME_EVERY:
-                    resumed = _RESUME.pack(n, ts, dt, qlat, dlat, qlon, dlon, at, ala, alo,
-                                           ((len(b) - HEAD_SIZE + len(out)) << 3) + bits)
-        if bits >= 8:  # whole bytes go to the stream, the rest waits in the header
+                c, m = _raw(u)
+                code = (code << m) | c
+            bits += m
+        else:
+            code <<= 1
+            bits += 1
+            alo -= alo >> _SHIFT
+        n += 1
+        last, dt0, lat1, dlat0, lon1, dlon0 = ts, dt, qlat, dlat, qlon, dlon
+        if not n & _RESUME_MASK:
+            resumed = _RESUME.pack(n, ts, dt, qlat, dlat, qlon, dlon, at, ala, alo,
+                                   ((len(b) - HEAD_SIZE + len(out)) << 3) + bits)
+        if bits >= _FLUSH_BITS:
             rest = bits & 7
             out += (code >> rest).to_bytes(bits >> 3, "big")
             code &= (1 << rest) - 1
             bits = rest
-        tail = _TAIL.pack(n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala,
-                          alo, code, bits)
-        if resumed is None:
-            self._b = b"".join((tail, memoryview(b)[_TAIL.size:], out))
-        else:
-            self._b = b"".join((tail, memoryview(b)[_TAIL.size:_RESUME_AT], resumed,
-                                memoryview(b)[HEAD_SIZE:], out))
+    if bits >= 8:  # whole bytes go to the stream, the rest waits in the header
+        rest = bits & 7
+        out += (code >> rest).to_bytes(bits >> 3, "big")
+        code &= (1 << rest) - 1
+        bits = rest
+    tail = _TAIL.pack(n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala,
+                      alo, code, bits)
+    if resumed is None:
+        return b"".join((tail, memoryview(b)[_TAIL.size:], out))
+    return b"".join((tail, memoryview(b)[_TAIL.size:_RESUME_AT], resumed,
+                     memoryview(b)[HEAD_SIZE:], out))
 
 
 def new() -> Track:
@@ -237,25 +289,33 @@ def _escape(w: int, pos: int) -> tuple[int, int]:
 
 def _scan(
     b: bytes, until: int = _END, cut: int | None = None, resume: bool = False,
-    front: int | None = None,
+    front: int | None = None, at_mark: Mark | None = None, marks: list[Mark] | None = None,
+    raw: int = 0,
 ) -> tuple[Window, bytes | None]:
     """The fixes of a packed track, up to the first after `until`, and:
     with `cut`, the packed track of the fixes before the first at or after `cut` (None
     if there are none); with `front`, instead of the fixes, the packed track of the
     fixes at or after `front` (None if there are none). With `resume`, from the resume
-    point's fix on."""
+    point's fix on; with `at_mark`, from that saved state on (see `_decoded`). With
+    `marks`, the coder's state before every fix whose index is a multiple of
+    _MARK_EVERY is added to it. `raw`: the fixes in the raw tail, not read here (a
+    front cut keeps them as they are)."""
     head = _HEAD.unpack_from(b)
     n, t0, lat0, lon0, code, bits = head[0], head[1], head[2], head[3], head[13], head[14]
     tail = bytes([code << (8 - bits)]) if bits else b""
-    data = bytes(b[HEAD_SIZE:]) + tail + _PAD
-    if resume:
+    data = bytes(b[HEAD_SIZE:len(b) - _RAW.size * raw]) + tail + _PAD
+    if at_mark is not None:
+        first, ts, dt, lat, dlat, lon, dlon, at, ala, alo, start = at_mark
+    elif resume:
         first, ts, dt, lat, dlat, lon, dlon, at, ala, alo, start = head[22:]
     else:
         first, ts, lat, lon = 1, t0, lat0, lon0
         dt, dlat, dlon, at, ala, alo, start = head[15:22]
+        if marks is not None:
+            marks.append((first, ts, dt, lat, dlat, lon, dlon, at, ala, alo, start))
     bi = start >> 3
-    w = int.from_bytes(data[bi:bi + _REFILL // 8], "big")
     pos = _REFILL - (start & 7)
+    w = int.from_bytes(data[bi:bi + _REFILL // 8], "big") & _MASK[pos]
     bi += _REFILL // 8
     found = [[ts, lat / SCALE, lon / SCALE]]
     kept: bytes | None = None
@@ -263,26 +323,32 @@ def _scan(
         cut = None
     if front is not None and ts >= front:
         return found, b
+    if cut is not None and raw:
+        raise AssertionError("track: a cut of a track with a raw tail")  # pragma: no cover
     for i in range(first, n):
         if ts > until:
             break
         if cut is not None:
             was = (ts, dt, lat, dlat, lon, dlon, at, ala, alo, bi * 8 - pos)
+        elif marks is not None and not i & _MARK_MASK:
+            marks.append((i, ts, dt, lat, dlat, lon, dlon, at, ala, alo, bi * 8 - pos))
         if pos < 3 * 96:  # room for three codes
-            w = ((w & ((1 << pos) - 1)) << _REFILL) | int.from_bytes(
-                data[bi:bi + _REFILL // 8], "big")
+            w = (w << _REFILL) | int.from_bytes(data[bi:bi + _REFILL // 8], "big")
             pos += _REFILL
             bi += _REFILL // 8
-        # The decoder for one delta-of-delta, inlined three times.
+        # The decoder for one delta-of-delta, inlined three times. `w` holds the `pos`
+        # bits not read yet (so a flag is a comparison, and a run of zeros a bit_length).
         pos -= 1
-        if (w >> pos) & 1:
-            zeros = pos - (w & ((1 << pos) - 1)).bit_length()
+        if w >= _BIT[pos]:
+            w -= _BIT[pos]
+            zeros = pos - w.bit_length()
             if zeros < _QMAX:
                 k = ((at >> _SHIFT) | 1).bit_length() - 1
                 pos -= zeros + 1 + k
-                u = (zeros << k) | ((w >> pos) & ((1 << k) - 1))
+                u = ((zeros - 1) << k) + (w >> pos)
             else:
                 u, pos = _escape(w, pos)
+            w &= _MASK[pos]
             at += u - (at >> _SHIFT)
             if at > _A_MAX:
                 at = _A_MAX
@@ -290,14 +356,16 @@ def _scan(
         else:
             at -= at >> _SHIFT
         pos -= 1
-        if (w >> pos) & 1:
-            zeros = pos - (w & ((1 << pos) - 1)).bit_length()
+        if w >= _BIT[pos]:
+            w -= _BIT[pos]
+            zeros = pos - w.bit_length()
             if zeros < _QMAX:
                 k = ((ala >> _SHIFT) | 1).bit_length() - 1
                 pos -= zeros + 1 + k
-                u = (zeros << k) | ((w >> pos) & ((1 << k) - 1))
+                u = ((zeros - 1) << k) + (w >> pos)
             else:
                 u, pos = _escape(w, pos)
+            w &= _MASK[pos]
             ala += u - (ala >> _SHIFT)
             if ala > _A_MAX:
                 ala = _A_MAX
@@ -305,14 +373,16 @@ def _scan(
         else:
             ala -= ala >> _SHIFT
         pos -= 1
-        if (w >> pos) & 1:
-            zeros = pos - (w & ((1 << pos) - 1)).bit_length()
+        if w >= _BIT[pos]:
+            w -= _BIT[pos]
+            zeros = pos - w.bit_length()
             if zeros < _QMAX:
                 k = ((alo >> _SHIFT) | 1).bit_length() - 1
                 pos -= zeros + 1 + k
-                u = (zeros << k) | ((w >> pos) & ((1 << k) - 1))
+                u = ((zeros - 1) << k) + (w >> pos)
             else:
                 u, pos = _escape(w, pos)
+            w &= _MASK[pos]
             alo += u - (alo >> _SHIFT)
             if alo > _A_MAX:
                 alo = _A_MAX
@@ -344,6 +414,50 @@ def _scan(
     return found, kept
 
 
+# The last packed part decoded whole: its bytes (immutable, and a new object at every
+# change, so the same object means the same fixes), its fixes and decoder marks. A
+# vehicle's timer asks several questions of the same track in a row (the day's
+# off-hours walk, place stays, distance; then the prune): one decode serves them all.
+# One tuple, replaced whole, so that a reader never sees one track's bytes with
+# another's fixes.
+_cached: tuple[bytes | None, Window, list[Mark]] = (None, [], [])
+
+
+def _raw_count(t: Track) -> int:
+    """The fixes in a track's raw tail."""
+    return t._run if t._l is None else 0
+
+
+def _raw_tail(b: bytes, k: int) -> list[tuple[int, int, int]]:
+    """The k fixes of the raw tail: (ts, lat, lon), lat and lon in 1e-6 degree."""
+    last, _, lat, _, lon = _LAST.unpack_from(b, 20)
+    return [(last + dt, lat + dlat, lon + dlon)
+            for dt, dlat, dlon in _RAW.iter_unpack(b[len(b) - _RAW.size * k:])]
+
+
+def _last_ts(b: bytes, k: int) -> int:
+    """The ts of the last fix, coded or in the raw tail of k fixes."""
+    last: int = _LAST_TS.unpack_from(b, 20)[0]
+    if k:
+        last += _RAW_DT.unpack_from(b, len(b) - _RAW.size)[0]
+    return last
+
+
+def _decoded(b: bytes, k: int) -> tuple[Window, list[Mark]]:
+    """All fixes of the packed part `b` (shared: callers must not change them) and the
+    decoder's marks (of the coded fixes), from the cache when `b` was the last decoded
+    (a given `b` always has the same raw tail: k is part of what the bytes are)."""
+    global _cached
+    cached = _cached
+    if cached[0] is not b:
+        marks: list[Mark] = []
+        found = _scan(b, marks=marks, raw=k)[0]
+        if k:
+            found += [[ts, lat / SCALE, lon / SCALE] for ts, lat, lon in _raw_tail(b, k)]
+        _cached = cached = (b, found, marks)
+    return cached[1], cached[2]
+
+
 def _all(t: Track) -> Window:
     return between(t, -_END, _END)
 
@@ -358,9 +472,28 @@ def insert(fixes: Track, ts_ms: int, lat: float, lon: float) -> bool:
     qlat, qlon = round(lat * SCALE), round(lon * SCALE)
     fl, b = fixes._l, fixes._b
     if fl is None:
-        if b is None or _LAST_TS.unpack_from(b, 20)[0] < ts_ms:  # the common case: in order
+        if b is None:
             fixes._extend(((ts_ms, qlat, qlon),))
             return True
+        # The common case, in order: to the raw tail, coded with it once it is a block.
+        k = fixes._run
+        last, _, lat1, _, lon1 = _LAST.unpack_from(b, 20)
+        dt = ts_ms - last
+        if dt > (_RAW_DT.unpack_from(b, len(b) - _RAW.size)[0] if k else 0):
+            if k < BLOCK - 1:
+                try:
+                    fixes._b = b + _RAW.pack(dt, qlat - lat1, qlon - lon1)
+                except struct.error:  # too far from the last coded fix: coded at once
+                    pass
+                else:
+                    fixes._run = k + 1
+                    return True
+            fixes._extend(((ts_ms, qlat, qlon),))
+            return True
+        if k:  # a late fix: the raw tail is coded first
+            fixes._extend(())
+            b = fixes._b
+            assert b is not None
         return _late(fixes, b, ts_ms, [ts_ms, qlat / SCALE, qlon / SCALE])
     fix = [ts_ms, qlat / SCALE, qlon / SCALE]
     if fl[-1][0] < ts_ms:
@@ -376,7 +509,7 @@ def insert(fixes: Track, ts_ms: int, lat: float, lon: float) -> bool:
             return False
         fl.insert(i, fix)
         return True
-    if b is None or _LAST_TS.unpack_from(b, 20)[0] < ts_ms:
+    if b is None or _LAST_TS.unpack_from(b, 20)[0] < ts_ms:  # no raw tail with a list
         fl.insert(0, fix)
         return True
     return _late(fixes, b, ts_ms, fix)
@@ -400,9 +533,9 @@ def between(fixes: Track, start_ms: int, end_ms: int) -> Window:
     """Fixes with start_ms <= ts <= end_ms, in time order."""
     found: Window = []
     b = fixes._b
-    if b is not None and start_ms <= _LAST_TS.unpack_from(b, 20)[0]:
-        resume = _RESUME.unpack_from(b, _RESUME_AT)[1] <= start_ms
-        scanned = _scan(b, until=end_ms, resume=resume)[0]
+    k = _raw_count(fixes)
+    if b is not None and start_ms <= _last_ts(b, k):
+        scanned = _decoded(b, k)[0]
         lo = bisect_left(scanned, start_ms, key=_ts)
         found = scanned[lo:bisect_right(scanned, end_ms, lo=lo, key=_ts)]
     fl = fixes._l
@@ -445,20 +578,31 @@ def span(fixes: Track) -> tuple[int, int] | None:
     b, fl = fixes._b, fixes._l
     if b is None:
         return (fl[0][0], fl[-1][0]) if fl else None
-    head = _HEAD.unpack_from(b)
-    return head[1], (fl[-1][0] if fl else head[4])
+    return _FIRST_TS.unpack_from(b, 4)[0], (fl[-1][0] if fl else _last_ts(b, _raw_count(fixes)))
 
 
 def drop_before(fixes: Track, ts_ms: int) -> None:
     """Forget fixes older than ts_ms."""
     b = fixes._b
     if b is not None:
+        k = _raw_count(fixes)
         if _FIRST_TS.unpack_from(b, 4)[0] >= ts_ms:
             return
         if _LAST_TS.unpack_from(b, 20)[0] >= ts_ms:
-            fixes._b = _scan(b, front=ts_ms)[1]
+            cached = _cached
+            if cached[0] is b:  # decoded just before: go on from the last mark before
+                found, marks = cached[1], cached[2]
+                i = bisect_left(found, ts_ms, key=_ts)  # the first fix kept (i >= 1)
+                fixes._b = _scan(b, front=ts_ms, at_mark=marks[i >> _MARK_SHIFT], raw=k)[1]
+            else:
+                fixes._b = _scan(b, front=ts_ms, raw=k)[1]
             return
         fixes._b = None
+        if k:  # the raw tail's fixes at or after ts_ms are kept
+            fixes._run = 0
+            kept = [f for f in _raw_tail(b, k) if f[0] >= ts_ms]
+            if kept:
+                fixes._extend(kept)
     fl = fixes._l
     if fl:
         del fl[: bisect_left(fl, ts_ms, key=_ts)]
