@@ -540,7 +540,8 @@ class LiveEngine:
         holding = self.metrics.feed_holding.labels(topic=self.fuel_feed.topic)
         holding.set(1)
         try:
-            waited = await self.registry_feed.complete_to(max(r.timestamp for r in records))
+            waited = await self.registry_feed.complete_to(max(r.timestamp for r in records),
+                                                          arrived_ms=wall_ms())
         finally:
             holding.set(0)
         if waited:

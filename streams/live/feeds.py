@@ -183,10 +183,18 @@ class BroadcastFeed:
                 until = min(until, float(self.last_produced.get(p, 0)) - 1)
         return until
 
-    async def complete_to(self, produced_ms: int, warn_every_s: float = 5.0) -> float:
+    async def complete_to(self, produced_ms: int, arrived_ms: float | None = None,
+                          warn_every_s: float = 5.0) -> float:
         """Wait until every record produced (CreateTime) up to `produced_ms` is handled,
-        however long that takes (a warning every `warn_every_s`); returns the seconds
-        waited."""
+        and, given `arrived_ms` (wall ms), every record the broker had by then; however
+        long that takes (a warning every `warn_every_s`); returns the seconds waited.
+
+        The second is exact whatever the clocks and the load: aiokafka asks for a partition
+        again only once it has processed the previous answer, so the answer after one
+        processed at or after `arrived_ms` was asked for after it. An answer's own time is
+        when it was processed, which a loaded worker may do long after the broker wrote
+        it: that alone let a fuel transaction miss a revocation the broker had.
+        """
         loop = asyncio.get_running_loop()
         started = loop.time()
         warn_at = started + warn_every_s
@@ -194,15 +202,37 @@ class BroadcastFeed:
         # up to a fetch wait and a round trip before: a record appended just before
         # `produced_ms` shows only in an answer this much later.
         wanted = produced_ms + self.fetch_wait_ms + POLL_MARGIN_MS
-        # The background fetcher moves `complete_until` every poll (about 10 ms), sooner
-        # than `getmany` returns to us when the topic is idle: check it often.
-        while self.complete_until() < wanted:
+        first: dict[int, float] = {}  # partition -> its first answer at or after arrival
+        # The background fetcher moves both every poll (about 10 ms), sooner than
+        # `getmany` returns to us when the topic is idle: check often.
+        while self.complete_until() < wanted or (
+                arrived_ms is not None and not self._read_since(arrived_ms, first)):
             if loop.time() > warn_at:
                 log.warning("%s feed: not complete to %d after %.0f s; still waiting",
                             self.topic, produced_ms, loop.time() - started)
                 warn_at += warn_every_s
             await asyncio.sleep(0.003)
         return loop.time() - started
+
+    def _read_since(self, arrived_ms: float, first: dict[int, float]) -> bool:
+        """Every partition handled to the end an answer asked for after `arrived_ms`
+        showed (`first` keeps each partition's first answer at or after it)."""
+        if self._consumer is None:
+            return False
+        done = True
+        for p, pos in self.positions.items():
+            tp = TopicPartition(self.topic, p)
+            polled = self._consumer.last_poll_timestamp(tp)
+            if not polled or polled < arrived_ms:
+                done = False
+                continue
+            if polled <= first.setdefault(p, polled):
+                done = False  # this answer may have been asked for before the arrival
+                continue
+            high = self._consumer.highwater(tp)
+            if high is None or pos < high:
+                done = False
+        return done
 
     async def caught_up(self, warn_every_s: float = 30.0) -> float:
         """Wait until every record on the topic now has been handled, however long that
