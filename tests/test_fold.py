@@ -45,6 +45,8 @@ def chunk(p: int) -> list[SimpleNamespace]:
         orjson.dumps([fix(mine[0], 41), fix(mine[1], 41, lat=999.0), fix(theirs[1], 41)]),
         b"{not json",
         b"42",
+        b"null",
+        b"",
         orjson.dumps([{}] * (MAX_BATCH + 1)),
         b'{"pad": "' + b"x" * (1 << 20) + b'"}',
         orjson.dumps(fix(mine[2], 42, lat=1.0)),  # the detector fails on it (poison)

@@ -23,6 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+from orjson import JSONDecodeError
+
 from detectors.engine import CLOCK_KINDS, Engine
 from detectors.events import MAX_BATCH, Event, Rejected, decode_record, parse_record, validate
 from detectors.funds_events import FUNDS_KEY_FIELD
@@ -31,6 +34,8 @@ from streams.live.checkpoint import Meta, Position, fingerprint
 from streams.topics import INPUT_TOPICS, max_bytes, partition_for
 
 MAX_HOPS = 3
+HOMES_KEPT = 1 << 18  # vehicles whose partition `fold` remembers (then it starts again)
+_UNREAD = object()
 log = logging.getLogger(__name__)
 
 
@@ -124,6 +129,7 @@ class PartitionEngine:
         self.full_checkpoint = False  # the next checkpoint writes every key, not the changes
         self.stale_keys: set[tuple[str, str]] = set()  # tombstones the next full one writes
         self.new_poison: list[tuple[str, int, int]] = []  # to be made durable at once
+        self._homes: dict[str, int] = {}  # vehicle -> its partition (`fold`'s GPS fixes)
 
     @property
     def last_fp(self) -> dict[str, str]:
@@ -278,11 +284,13 @@ class PartitionEngine:
             return None
         engine = self.engine
         process, check, zone = engine.process, engine.check, engine.zone
+        loads = orjson.loads
         default_kind, allowed = INPUT_TOPICS.get(topic, (None, None))
         limit = max_bytes(topic)
         part, parts = self.partition, self.partitions
         wall, max_wait = self.wall, self.max_wait_s
         others = [q for s, q in self.pending.items() if s != topic and q]
+        homes = self._homes
         folded = self.folded
         done = folded.get(topic, -1)
         produced = self.last_produced.get(topic, 0)
@@ -308,12 +316,18 @@ class PartitionEngine:
                         produced = created
                     now = wall()
                     # decode: one object is validated at once; a batch of them each
-                    try:
-                        obj = parse_record(raw, limit)
-                    except Rejected as exc:
-                        rejects.append((topic, part, offset, exc, raw))
-                        obj = None
-                    if obj is None:
+                    obj: Any = _UNREAD
+                    if len(raw) <= limit:
+                        try:
+                            obj = loads(raw)
+                        except JSONDecodeError:
+                            obj = _UNREAD
+                    if obj is _UNREAD:  # too large, or not JSON: the decoder's reason
+                        try:
+                            obj = parse_record(raw, limit)
+                        except Rejected as exc:
+                            rejects.append((topic, part, offset, exc, raw))
+                    if obj is _UNREAD:
                         items: list[Any] = []
                     elif obj.__class__ is dict:
                         try:
@@ -339,8 +353,16 @@ class PartitionEngine:
                         except Rejected as exc:
                             rejects.append((topic, part, offset, exc, raw))
                             continue
-                        if (item["kind"] == "gps"
-                                and partition_for(item["vehicle_id"], parts) == part):
+                        if item["kind"] == "gps":
+                            vehicle = item["vehicle_id"]
+                            home = homes.get(vehicle)
+                            if home is None:
+                                if len(homes) >= HOMES_KEPT:
+                                    homes.clear()
+                                home = homes[vehicle] = partition_for(vehicle, parts)
+                        else:
+                            home = -1
+                        if home == part:
                             mine.append(item)
                         else:
                             mine += self._route(item, topic, offset, raw, out)
