@@ -88,7 +88,7 @@ class FleetPublisher:
         # vehicle -> (ts_ms, event) of its newest fix not yet published
         self.pending: dict[str, tuple[int, Mapping[str, Any]]] = {}
         self.last: dict[str, Fix] = {}  # last published fix per vehicle
-        self.dropped = 0  # fixes refused because max_vehicles were pending
+        self.dropped = 0  # fixes refused (max_vehicles were pending) or without a position
         self.published = 0
         self._script = redis.register_script(_FLUSH_LUA)
         zone_ = self.zone
@@ -136,10 +136,14 @@ class FleetPublisher:
             prev = self.last.get(vid)
             if prev is not None and ts - prev.ts < gap:
                 continue
-            fix = Fix(ts, float(e["lat"]), float(e["lon"]))
+            del self.pending[vid]
+            try:
+                fix = Fix(ts, float(e["lat"]), float(e["lon"]))
+            except (KeyError, TypeError, ValueError):  # not a position: never blocks the rest
+                self.dropped += 1
+                continue
             if prev is not None and fix.ts > prev.ts:
                 fix.kmh = km_between(prev, fix) / ((fix.ts - prev.ts) / 3_600_000)
-            del self.pending[vid]
             out.append((vid, fix))
         return out
 
