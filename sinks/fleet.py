@@ -85,9 +85,10 @@ class FleetPublisher:
         self.calendar = calendar
         self.zone = ZoneInfo(zone)
         self.settings = settings
-        self.pending: dict[str, Fix] = {}
+        # vehicle -> (ts_ms, event) of its newest fix not yet published
+        self.pending: dict[str, tuple[int, Mapping[str, Any]]] = {}
         self.last: dict[str, Fix] = {}  # last published fix per vehicle
-        self.dropped = 0  # fixes refused because max_vehicles were pending
+        self.dropped = 0  # fixes refused (max_vehicles were pending) or without a position
         self.published = 0
         self._script = redis.register_script(_FLUSH_LUA)
         zone_ = self.zone
@@ -102,18 +103,22 @@ class FleetPublisher:
         self._local_hour = local_hour
 
     def offer(self, events: Iterable[Mapping[str, Any]]) -> None:
-        """Keep each vehicle's newest fix (event time) until the next flush."""
+        """Keep each vehicle's newest fix (event time) until the next flush: the event
+        itself (a fix is made of it only when published; most are superseded first)."""
+        pending = self.pending
+        cap = self.settings.max_vehicles
         for e in events:
             vid, ts = e.get("vehicle_id"), e.get("ts_ms")
             if not isinstance(vid, str) or not isinstance(ts, int):
                 continue
-            current = self.pending.get(vid)
-            if current is not None and current.ts >= ts:
+            current = pending.get(vid)
+            if current is None:
+                if len(pending) >= cap:
+                    self.dropped += 1
+                    continue
+            elif current[0] >= ts:
                 continue
-            if current is None and len(self.pending) >= self.settings.max_vehicles:
-                self.dropped += 1
-                continue
-            self.pending[vid] = Fix(ts, float(e["lat"]), float(e["lon"]))
+            pending[vid] = (ts, e)
 
     def state(self, fix: Fix) -> str:
         if fix.kmh < self.settings.moving_kmh:
@@ -127,13 +132,18 @@ class FleetPublisher:
         """Pending fixes past their vehicle's throttle; the rest stay pending."""
         out = []
         gap = self.settings.min_interval_ms
-        for vid, fix in list(self.pending.items()):
+        for vid, (ts, e) in list(self.pending.items()):
             prev = self.last.get(vid)
-            if prev is not None and fix.ts - prev.ts < gap:
+            if prev is not None and ts - prev.ts < gap:
+                continue
+            del self.pending[vid]
+            try:
+                fix = Fix(ts, float(e["lat"]), float(e["lon"]))
+            except (KeyError, TypeError, ValueError):  # not a position: never blocks the rest
+                self.dropped += 1
                 continue
             if prev is not None and fix.ts > prev.ts:
                 fix.kmh = km_between(prev, fix) / ((fix.ts - prev.ts) / 3_600_000)
-            del self.pending[vid]
             out.append((vid, fix))
         return out
 

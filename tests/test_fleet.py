@@ -127,3 +127,11 @@ def test_fleet_api_marks_vehicles_with_open_alerts(redis_url: str) -> None:
         await r.aclose()
 
     asyncio.run(go())
+
+
+def test_a_fix_without_a_position_is_dropped_when_published_and_blocks_nothing() -> None:
+    pub = FleetPublisher(aioredis.Redis(), "fl-unused:", WorkCalendar())
+    pub.offer([fix("A", T0, 41.8), {"vehicle_id": "B", "ts_ms": T0, "lat": None, "lon": 1.0},
+               {"vehicle_id": "C", "ts_ms": T0}])
+    assert [vid for vid, _fix in pub.due()] == ["A"]
+    assert pub.dropped == 2 and pub.pending == {}

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from aiokafka import ConsumerRecord
 
 from streams.live.engine import LiveEngine
-from streams.live.partition import Outcome
+from streams.live.partition import Outcome, PartitionEngine
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,32 @@ async def fold_records(live: LiveEngine, group_state: GroupState, topic: str, p:
     # what `pe.drain(live.horizon(pe), live.behind(pe))` works out, but for this topic
     others_until = min(map(until, others), default=float("inf"))
     others_behind = any(map(behind, others))
-    own = topic in pe.sources
-    folded, produced, max_wait = pe.folded, pe.last_produced, pe.max_wait_s
 
     out = Outcome()
+    done = pe.fold(topic, records, high, at_end, others_until, others_behind, out)
+    if done is not None:
+        taken, failed = done
+    else:
+        taken, failed = _fold_each(pe, topic, records, high, at_end, others_until,
+                                   others_behind, out)
+    try:
+        await live.emit(out, pe)
+    except Exception:  # as a record at a time: each record whose output failed
+        log.exception("engine: the output of %s[%d]@%d..%d failed", topic, p,
+                      records[0].offset, records[-1].offset)
+        failed = taken
+    for record in failed:
+        await live.dead_letter(topic, p, record.offset, record.value or b"")
+
+
+def _fold_each(pe: PartitionEngine, topic: str, records: list[ConsumerRecord[bytes, bytes]],
+               high: int | None, at_end: float, others_until: float, others_behind: bool,
+               out: Outcome) -> tuple[list[ConsumerRecord[bytes, bytes]],
+                                       list[ConsumerRecord[bytes, bytes]]]:
+    """`PartitionEngine.fold` a record at a time, for a topic that is not one of the
+    partition's sources (its horizon is the others')."""
+    folded, produced, max_wait = pe.folded, pe.last_produced, pe.max_wait_s
+    own = topic in pe.sources
     taken: list[ConsumerRecord[bytes, bytes]] = []
     failed: list[ConsumerRecord[bytes, bytes]] = []
     for record in records:
@@ -60,13 +82,6 @@ async def fold_records(live: LiveEngine, group_state: GroupState, topic: str, p:
                 is_behind = is_behind or high is None or done + 1 < high
             pe.drain_to(horizon, -1.0 if is_behind else pe.wall() - max_wait, out)
         except Exception:  # one bad record never stops the loop
-            log.exception("engine: %s[%d]@%d failed", topic, p, offset)
+            log.exception("engine: %s[%d]@%d failed", topic, pe.partition, offset)
             failed.append(record)
-    try:
-        await live.emit(out, pe)
-    except Exception:  # as a record at a time: each record whose output failed
-        log.exception("engine: the output of %s[%d]@%d..%d failed", topic, p,
-                      records[0].offset, records[-1].offset)
-        failed = taken
-    for record in failed:
-        await live.dead_letter(topic, p, record.offset, record.value or b"")
+    return taken, failed

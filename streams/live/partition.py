@@ -23,14 +23,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+from orjson import JSONDecodeError
+
 from detectors.engine import CLOCK_KINDS, Engine
-from detectors.events import Event, Rejected, decode_record
+from detectors.events import MAX_BATCH, Event, Rejected, decode_record, parse_record, validate
 from detectors.funds_events import FUNDS_KEY_FIELD
 from detectors.refuel import fuel_key
 from streams.live.checkpoint import Meta, Position, fingerprint
 from streams.topics import INPUT_TOPICS, max_bytes, partition_for
 
 MAX_HOPS = 3
+HOMES_KEPT = 1 << 18  # vehicles whose partition `fold` remembers (then it starts again)
+_UNREAD = object()
 log = logging.getLogger(__name__)
 
 
@@ -124,6 +129,7 @@ class PartitionEngine:
         self.full_checkpoint = False  # the next checkpoint writes every key, not the changes
         self.stale_keys: set[tuple[str, str]] = set()  # tombstones the next full one writes
         self.new_poison: list[tuple[str, int, int]] = []  # to be made durable at once
+        self._homes: dict[str, int] = {}  # vehicle -> its partition (`fold`'s GPS fixes)
 
     @property
     def last_fp(self) -> dict[str, str]:
@@ -189,21 +195,29 @@ class PartitionEngine:
             except Rejected as exc:
                 out.rejects.append((topic, self.partition, offset, exc, raw))
                 continue
-            for key, copy in routes(item, self.engine):
-                home = partition_for(key, self.partitions)
-                if home == self.partition:
-                    mine.append(copy)
-                elif copy.get("_hops", 0) >= MAX_HOPS:  # never processed in the wrong place
-                    out.rejects.append((topic, self.partition, offset, Rejected(
-                        "_hops", "too many re-routes",
-                        f"re-routed {copy['_hops']} times and still not at its partition "
-                        f"({home} for key {key!r}, here {self.partition}); not processed"),
-                        raw))
-                else:
-                    copy["_hops"] = copy.get("_hops", 0) + 1
-                    out.forwards.append((key, copy))
+            mine += self._route(item, topic, offset, raw, out)
         self.offer_events(topic, mine, produced_ms, (topic, self.partition, offset, raw), out)
         return out
+
+    def _route(self, item: Event, topic: str, offset: int, raw: bytes,
+               out: Outcome) -> list[Event]:
+        """The copies of a decoded event that belong here; the others are forwarded to
+        their partitions (or rejected after MAX_HOPS re-routes)."""
+        mine = []
+        for key, copy in routes(item, self.engine):
+            home = partition_for(key, self.partitions)
+            if home == self.partition:
+                mine.append(copy)
+            elif copy.get("_hops", 0) >= MAX_HOPS:  # never processed in the wrong place
+                out.rejects.append((topic, self.partition, offset, Rejected(
+                    "_hops", "too many re-routes",
+                    f"re-routed {copy['_hops']} times and still not at its partition "
+                    f"({home} for key {key!r}, here {self.partition}); not processed"),
+                    raw))
+            else:
+                copy["_hops"] = copy.get("_hops", 0) + 1
+                out.forwards.append((key, copy))
+        return mine
 
     def offer_events(self, source: str, events: list[Event], produced_ms: int = 0,
                      origin: tuple[str, int, int, bytes] | None = None,
@@ -224,16 +238,7 @@ class PartitionEngine:
             try:
                 alerts = engine.process(event, advance=False)
             except Exception as exc:  # one failing event never stops the partition
-                log.exception("partition %d: the engine failed on a %s event", self.partition,
-                              kind)
-                topic, part, offset, raw = origin or (source, -1, -1, b"")
-                mark = (topic, part, offset)
-                if mark not in self.poisoned:
-                    self.poisoned.add(mark)
-                    self.new_poison.append(mark)
-                    out.rejects.append((topic, part, offset, Rejected(
-                        "record", "engine error",
-                        f"the engine failed on it ({type(exc).__name__}: {exc})"), raw))
+                self._poisoned(exc, kind, origin or (source, -1, -1, b""), out)
                 continue
             if event.get("_route") != "project":  # an upload's second copy is not counted
                 out.kinds[kind] = out.kinds.get(kind, 0) + 1
@@ -246,6 +251,174 @@ class PartitionEngine:
             if kind in CLOCK_KINDS:
                 pending.append((produced_ms, event["ts_ms"], now))
         return out
+
+    def _poisoned(self, exc: Exception, kind: str, origin: tuple[str, int, int, bytes],
+                  out: Outcome) -> None:
+        """An event the engine failed on: its record to the DLQ, once."""
+        log.exception("partition %d: the engine failed on a %s event", self.partition, kind)
+        topic, part, offset, raw = origin
+        mark = (topic, part, offset)
+        if mark not in self.poisoned:
+            self.poisoned.add(mark)
+            self.new_poison.append(mark)
+            out.rejects.append((topic, part, offset, Rejected(
+                "record", "engine error",
+                f"the engine failed on it ({type(exc).__name__}: {exc})"), raw))
+
+    def fold(self, topic: str, records: list[Any], high: int | None, at_end: float,
+             others_until: float, others_behind: bool,
+             out: Outcome) -> tuple[list[Any], list[Any]] | None:
+        """`offer` then `drain_to` for each record of one partition of `topic` in turn,
+        records already taken in skipped; returns the records taken in and those that
+        failed (the same state, alerts and clock as a record at a time), or None for a
+        topic that is not one of this engine's sources (the caller goes record by record).
+
+        The horizon is the other sources' (`others_until`, `others_behind`: nothing else
+        runs meanwhile, so they stand still) and this topic's own, from its highwater
+        `high` and its horizon when read to the end (`at_end`): see `horizon_from`. What
+        does not depend on the record is looked up once, and a record of one event
+        (how GPS gateways publish) goes through no generator, list or method per record.
+        """
+        pending = self.pending.get(topic)
+        if pending is None:
+            return None
+        engine = self.engine
+        process, check, zone = engine.process, engine.check, engine.zone
+        loads = orjson.loads
+        default_kind, allowed = INPUT_TOPICS.get(topic, (None, None))
+        limit = max_bytes(topic)
+        part, parts = self.partition, self.partitions
+        wall, max_wait = self.wall, self.max_wait_s
+        others = [q for s, q in self.pending.items() if s != topic and q]
+        homes = self._homes
+        folded = self.folded
+        done = folded.get(topic, -1)
+        produced = self.last_produced.get(topic, 0)
+        last = first = done
+        alerts_out, gps_out, grants_out, kinds = out.alerts, out.gps, out.grants, out.kinds
+        rejects = out.rejects
+        processed = 0
+        now = self.last_input
+        taken: list[Any] = []
+        failed: list[Any] = []
+        try:
+            for record in records:
+                offset = record.offset
+                if offset <= done:  # taken in already (a redelivery after a rebuild)
+                    continue
+                taken.append(record)
+                raw = record.value or b""
+                created = record.timestamp
+                try:
+                    done = offset
+                    last, last_raw, last_created = offset, raw, created
+                    if created > produced:
+                        produced = created
+                    now = wall()
+                    # decode: one object is validated at once; a batch of them each
+                    obj: Any = _UNREAD
+                    if len(raw) <= limit:
+                        try:
+                            obj = loads(raw)
+                        except JSONDecodeError:
+                            obj = _UNREAD
+                    if obj is _UNREAD:  # too large, or not JSON: the decoder's reason
+                        try:
+                            obj = parse_record(raw, limit)
+                        except Rejected as exc:
+                            rejects.append((topic, part, offset, exc, raw))
+                    if obj is _UNREAD:
+                        items: list[Any] = []
+                    elif obj.__class__ is dict:
+                        try:
+                            items = [validate(obj, zone, default_kind, allowed)]
+                        except Rejected as exc:
+                            items = [exc]
+                    elif obj.__class__ is list and len(obj) <= MAX_BATCH:
+                        items = []
+                        for one in obj:
+                            try:
+                                items.append(validate(one, zone, default_kind, allowed))
+                            except Rejected as exc:
+                                items.append(exc)
+                    else:  # the decoder's own words for what is not an event
+                        items = list(decode_record(raw, zone, default_kind, allowed, limit))
+                    mine: list[Event] = []
+                    for item in items:
+                        if isinstance(item, Rejected):
+                            rejects.append((topic, part, offset, item, raw))
+                            continue
+                        try:
+                            check(item)
+                        except Rejected as exc:
+                            rejects.append((topic, part, offset, exc, raw))
+                            continue
+                        if item["kind"] == "gps":
+                            vehicle = item["vehicle_id"]
+                            home = homes.get(vehicle)
+                            if home is None:
+                                if len(homes) >= HOMES_KEPT:
+                                    homes.clear()
+                                home = homes[vehicle] = partition_for(vehicle, parts)
+                        else:
+                            home = -1
+                        if home == part:
+                            mine.append(item)
+                        else:
+                            mine += self._route(item, topic, offset, raw, out)
+                    # offer_events
+                    for event in mine:
+                        kind = event["kind"]
+                        try:
+                            alerts = process(event, advance=False)
+                        except Exception as exc:
+                            self._poisoned(exc, kind, (topic, part, offset, raw), out)
+                            continue
+                        if kind != "invoice" or event.get("_route") != "project":
+                            kinds[kind] = kinds.get(kind, 0) + 1
+                            processed += 1
+                        if alerts:
+                            alerts_out += alerts
+                        if kind == "gps":
+                            gps_out.append(event)
+                        elif kind == "grant":
+                            grants_out.append(event)
+                        if kind in CLOCK_KINDS:
+                            pending.append((created, event["ts_ms"], now))
+                    # drain_to(horizon, stale) as fold_records worked them out
+                    horizon, behind = others_until, others_behind
+                    if high is None:
+                        own, behind = float(produced) - 1, True
+                    elif done + 1 >= high:
+                        own = at_end
+                    else:
+                        own, behind = float(produced) - 1, True
+                    if own < horizon:
+                        horizon = own
+                    stale = -1.0 if behind else wall() - max_wait
+                    newest: int | None = None
+                    while pending and (pending[0][0] <= horizon or pending[0][2] <= stale):
+                        ts = pending.popleft()[1]
+                        if newest is None or ts > newest:
+                            newest = ts
+                    for q in others:
+                        while q and (q[0][0] <= horizon or q[0][2] <= stale):
+                            ts = q.popleft()[1]
+                            if newest is None or ts > newest:
+                                newest = ts
+                    if newest is not None:
+                        alerts_out += engine.see_ts(newest)
+                except Exception:  # one bad record never stops the loop
+                    log.exception("engine: %s[%d]@%d failed", topic, part, offset)
+                    failed.append(record)
+        finally:
+            if last > first:
+                folded[topic] = last
+                self._last_record[topic] = (last_created, last_raw)
+                self.last_produced[topic] = produced
+                self.last_input = now
+            out.processed += processed
+        return taken, failed
 
     def drain(
         self,
