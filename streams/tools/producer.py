@@ -8,7 +8,9 @@ its reason: nothing is dropped silently on the way in.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import gzip
 import heapq
 import time
@@ -19,6 +21,7 @@ from typing import Any
 
 import orjson
 from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
 from tqdm import tqdm
 
 from detectors.events import KEY_FIELD
@@ -90,6 +93,11 @@ def registry_key(kind: str, ident: str, ts: Any, obj: dict[str, Any]) -> str:
     return f"{kind}:{ident}@{ts}"
 
 
+def _close_quietly(producer: KafkaProducer) -> None:
+    with contextlib.suppress(KafkaTimeoutError):
+        producer.close(timeout=0)
+
+
 def merged(paths: list[Path], zone: Zone) -> Iterator[Line]:
     streams = [read_lines(p, zone) for p in paths]
     if len(streams) == 1:
@@ -111,6 +119,11 @@ def produce(
     zone = zone or Zone()
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all",
                              batch_size=256 * 1024, max_request_size=4 * 1024 * 1024, **kafka)
+    # In `sunlight up`/`demo` this runs in a thread that ends with the process (Ctrl-C):
+    # kafka-python then flushes at exit with no time left and prints a traceback. This
+    # runs before its handler, closes quietly, and takes that handler away.
+    closer = functools.partial(_close_quietly, producer)
+    atexit.register(closer)
     buffers: dict[tuple[str, bytes | None], list[dict[str, Any]]] = {}
     sent = 0
     start = time.monotonic()
@@ -158,5 +171,9 @@ def produce(
             flush(k)
         producer.flush()
     finally:
-        producer.close()
+        # Stopped (Ctrl-C) with the broker gone: give up on what is unsent after a while
+        # rather than wait for ever or print a traceback at exit.
+        with contextlib.suppress(KafkaTimeoutError):
+            producer.close(timeout=5)
+        atexit.unregister(closer)
     return sent
