@@ -540,8 +540,9 @@ class LiveEngine:
         holding = self.metrics.feed_holding.labels(topic=self.fuel_feed.topic)
         holding.set(1)
         try:
+            arrived = self.fuel_feed.received_ms(records)
             waited = await self.registry_feed.complete_to(max(r.timestamp for r in records),
-                                                          arrived_ms=wall_ms())
+                                                          arrived_ms=arrived)
         finally:
             holding.set(0)
         if waited:

@@ -167,6 +167,18 @@ class BroadcastFeed:
                 return False
         return True
 
+    def received_ms(self, records: list[ConsumerRecord[bytes, bytes]]) -> float:
+        """When the fetch answers that brought `records` were taken in (wall ms), or a
+        later time: each partition's last answer, which is at or after its records'."""
+        if self._consumer is None:
+            return time.time() * 1000
+        parts = {r.partition for r in records}
+        stamps = [self._consumer.last_poll_timestamp(TopicPartition(self.topic, p))
+                  for p in parts]
+        if not stamps or not all(stamps):
+            return time.time() * 1000
+        return float(max(stamps))
+
     def complete_until(self) -> float:
         """A CreateTime (ms) up to which every record of the topic has been handled."""
         if self._consumer is None:
