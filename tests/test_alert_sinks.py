@@ -88,3 +88,41 @@ def test_flush_returns_once_everything_handed_over_is_written_through_failing_se
             await store.close()
 
     asyncio.run(run())
+
+
+@pytest.mark.timeout(60)
+def test_a_full_backlog_holds_the_raisers_back_until_the_writer_catches_up(
+    redis_url: str, kafka_bootstrap: str
+) -> None:
+    topic = f"alerts-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_bootstrap, [topic], 1)
+
+    async def run() -> None:
+        prefix = f"test:{uuid.uuid4().hex[:8]}:"
+        store = RedisAlertStore(redis_url, prefix=prefix)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        broker_back = asyncio.Event()
+
+        async def send(name: str, key: bytes, value: bytes) -> Any:
+            await broker_back.wait()  # the broker away for a while
+            return await producer.send(name, value, key=key)
+
+        sinks = AlertSinks(store, send, topic, max_pending=5)
+        try:
+            await sinks.add([_alert(n) for n in range(5)])  # the backlog is full now
+            more = asyncio.ensure_future(sinks.add([_alert(5)]))
+            await asyncio.sleep(0.3)
+            assert not more.done()  # held back while nothing is written
+            assert sinks.pending == 5
+            broker_back.set()
+            await asyncio.wait_for(more, 10)
+            await sinks.flush()
+            assert sinks.pending == 0
+            assert len(set(await _topic_ids(kafka_bootstrap, topic, 6))) == 6
+            await sinks.stop()
+        finally:
+            await producer.stop()
+            await store.close()
+
+    asyncio.run(run())
