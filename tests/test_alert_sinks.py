@@ -42,6 +42,21 @@ async def _topic_ids(bootstrap: str, topic: str, want: int) -> list[str]:
     return seen
 
 
+async def _with_store_and_producer(
+    redis_url: str, kafka_bootstrap: str, body: Any
+) -> None:
+    """`body(prefix, store, producer)` with a fresh key prefix, closing both after."""
+    prefix = f"test:{uuid.uuid4().hex[:8]}:"
+    store = RedisAlertStore(redis_url, prefix=prefix)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await body(prefix, store, producer)
+    finally:
+        await producer.stop()
+        await store.close()
+
+
 @pytest.mark.timeout(60)
 def test_flush_returns_once_everything_handed_over_is_written_through_failing_sends(
     redis_url: str, kafka_bootstrap: str
@@ -49,11 +64,7 @@ def test_flush_returns_once_everything_handed_over_is_written_through_failing_se
     topic = f"alerts-{uuid.uuid4().hex[:8]}"
     create_topics(kafka_bootstrap, [topic], 1)
 
-    async def run() -> None:
-        prefix = f"test:{uuid.uuid4().hex[:8]}:"
-        store = RedisAlertStore(redis_url, prefix=prefix)
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-        await producer.start()
+    async def run(prefix: str, store: RedisAlertStore, producer: AIOKafkaProducer) -> None:
         failures = {"left": 2}
 
         async def send(name: str, key: bytes, value: bytes) -> Any:
@@ -83,11 +94,9 @@ def test_flush_returns_once_everything_handed_over_is_written_through_failing_se
             await sinks.flush()  # nothing handed over since: returns at once
             await sinks.stop()
         finally:
-            await producer.stop()
             await client.aclose()
-            await store.close()
 
-    asyncio.run(run())
+    asyncio.run(_with_store_and_producer(redis_url, kafka_bootstrap, run))
 
 
 @pytest.mark.timeout(60)
@@ -97,11 +106,7 @@ def test_a_full_backlog_holds_the_raisers_back_until_the_writer_catches_up(
     topic = f"alerts-{uuid.uuid4().hex[:8]}"
     create_topics(kafka_bootstrap, [topic], 1)
 
-    async def run() -> None:
-        prefix = f"test:{uuid.uuid4().hex[:8]}:"
-        store = RedisAlertStore(redis_url, prefix=prefix)
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-        await producer.start()
+    async def run(_prefix: str, store: RedisAlertStore, producer: AIOKafkaProducer) -> None:
         broker_back = asyncio.Event()
 
         async def send(name: str, key: bytes, value: bytes) -> Any:
@@ -109,20 +114,16 @@ def test_a_full_backlog_holds_the_raisers_back_until_the_writer_catches_up(
             return await producer.send(name, value, key=key)
 
         sinks = AlertSinks(store, send, topic, max_pending=5)
-        try:
-            await sinks.add([_alert(n) for n in range(5)])  # the backlog is full now
-            more = asyncio.ensure_future(sinks.add([_alert(5)]))
-            await asyncio.sleep(0.3)
-            assert not more.done()  # held back while nothing is written
-            assert sinks.pending == 5
-            broker_back.set()
-            await asyncio.wait_for(more, 10)
-            await sinks.flush()
-            assert sinks.pending == 0
-            assert len(set(await _topic_ids(kafka_bootstrap, topic, 6))) == 6
-            await sinks.stop()
-        finally:
-            await producer.stop()
-            await store.close()
+        await sinks.add([_alert(n) for n in range(5)])  # the backlog is full now
+        more = asyncio.ensure_future(sinks.add([_alert(5)]))
+        await asyncio.sleep(0.3)
+        assert not more.done()  # held back while nothing is written
+        assert sinks.pending == 5
+        broker_back.set()
+        await asyncio.wait_for(more, 10)
+        await sinks.flush()
+        assert sinks.pending == 0
+        assert len(set(await _topic_ids(kafka_bootstrap, topic, 6))) == 6
+        await sinks.stop()
 
-    asyncio.run(run())
+    asyncio.run(_with_store_and_producer(redis_url, kafka_bootstrap, run))
