@@ -80,6 +80,12 @@ class AlertSinks:
         if self.backlog is not None:
             self.backlog.set(self.pending)
 
+    async def write(self, alerts: list[Alert]) -> None:
+        """Hand alerts over and wait until they are written (for a caller that tells
+        others about them next, as the case desk announces an escalation)."""
+        await self.add(alerts)
+        await self.flush()
+
     async def flush(self) -> None:
         """Wait until every alert handed over before this call is written."""
         target = self._handed

@@ -128,7 +128,7 @@ def build_live_hooks(settings: Any, calendar: Any, zone: str, sinks: Any,
         anchor = KafkaAnchor(settings.kafka_bootstrap, settings.topic("audit"),
                              aiokafka_options(settings))
         desk = CaseDesk(redis, prefix, CasesConfig.load(cases_path), calendar, zone,
-                        add_alerts=sinks.add, audit_key=key.encode(), anchor=anchor)
+                        add_alerts=sinks.write, audit_key=key.encode(), anchor=anchor)
     fleet = FleetPublisher(redis, prefix, calendar, zone)
     catalogue = Catalogue.for_config(settings.config_dir)
     sites = SitePublisher(redis, prefix, registry) if registry is not None else None
