@@ -15,20 +15,12 @@ from collections.abc import Callable
 from aiokafka import ConsumerRecord
 
 from streams.live.engine import LiveEngine
-from streams.live.partition import Outcome, PartitionEngine
+from streams.live.partition import Outcome, PartitionEngine, horizon_from
 
 log = logging.getLogger(__name__)
 
 # (short topic, partition) -> (highwater or None, horizon when read to its end)
 GroupState = Callable[[str, int], tuple[int | None, float]]
-
-
-def horizon_from(high: int | None, at_end: float, folded: int, last_produced: int) -> float:
-    """Complete up to the last poll when read to the end, else up to the last record."""
-    if high is not None and folded + 1 >= high:
-        return at_end
-    # Records stamped in the same millisecond as the last one may still be unread.
-    return float(last_produced) - 1
 
 
 async def fold_records(live: LiveEngine, group_state: GroupState, topic: str, p: int,

@@ -534,9 +534,9 @@ class LiveEngine:
         await self._deliver(records, "invoices")
 
     async def _on_fuel(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        # A binding (or revocation) produced before the fuel must be known before we key
-        # by it and check it: wait until the registry is read up to the fuel's CreateTime.
-        # However long it takes: a check against partial facts could not be taken back.
+        # A binding (or revocation) the broker had before the fuel must be known before we
+        # key by it and check it (see `BroadcastFeed.complete_to`). However long it takes:
+        # a check against partial facts could not be taken back.
         holding = self.metrics.feed_holding.labels(topic=self.fuel_feed.topic)
         holding.set(1)
         try:

@@ -163,12 +163,6 @@ class GroupIntake:
                     if await self._put(channel, item):
                         read_offset[tp] = batch[-1].offset + 1
                         unacked.add(item)
-                    # Held by nothing but the queue from here: Faust's unacked set is weak,
-                    # and a rebalance clears the queues. A reference kept here while this
-                    # loop waits on a paused consumer kept a cleared batch "unacked", and
-                    # the revoke's `wait_empty` waited for it for ever (a two-worker
-                    # handover hung that way, and its partitions were never handed over).
-                    del item
                 await asyncio.sleep(0)
         except consumer.consumer_stopped_errors:
             if consumer.transport.app.should_stop:

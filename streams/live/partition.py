@@ -39,6 +39,14 @@ _UNREAD = object()
 log = logging.getLogger(__name__)
 
 
+def horizon_from(high: int | None, at_end: float, folded: int, last_produced: int) -> float:
+    """Complete up to the last poll when read to the end, else up to the last record."""
+    if high is not None and folded + 1 >= high:
+        return at_end
+    # Records stamped in the same millisecond as the last one may still be unread.
+    return float(last_produced) - 1
+
+
 @dataclass
 class Outcome:
     """What handling input produced: alerts, events to re-route, rejects for the DLQ."""
@@ -289,7 +297,6 @@ class PartitionEngine:
         limit = max_bytes(topic)
         part, parts = self.partition, self.partitions
         wall, max_wait = self.wall, self.max_wait_s
-        others = [q for s, q in self.pending.items() if s != topic and q]
         homes = self._homes
         folded = self.folded
         done = folded.get(topic, -1)
@@ -385,29 +392,10 @@ class PartitionEngine:
                             grants_out.append(event)
                         if kind in CLOCK_KINDS:
                             pending.append((created, event["ts_ms"], now))
-                    # drain_to(horizon, stale) as fold_records worked them out
-                    horizon, behind = others_until, others_behind
-                    if high is None:
-                        own, behind = float(produced) - 1, True
-                    elif done + 1 >= high:
-                        own = at_end
-                    else:
-                        own, behind = float(produced) - 1, True
-                    if own < horizon:
-                        horizon = own
-                    stale = -1.0 if behind else wall() - max_wait
-                    newest: int | None = None
-                    while pending and (pending[0][0] <= horizon or pending[0][2] <= stale):
-                        ts = pending.popleft()[1]
-                        if newest is None or ts > newest:
-                            newest = ts
-                    for q in others:
-                        while q and (q[0][0] <= horizon or q[0][2] <= stale):
-                            ts = q.popleft()[1]
-                            if newest is None or ts > newest:
-                                newest = ts
-                    if newest is not None:
-                        alerts_out += engine.see_ts(newest)
+                    # drain_to with this topic's horizon as of this record
+                    behind = others_behind or high is None or done + 1 < high
+                    self.drain_to(min(others_until, horizon_from(high, at_end, done, produced)),
+                                  -1.0 if behind else wall() - max_wait, out)
                 except Exception:  # one bad record never stops the loop
                     log.exception("engine: %s[%d]@%d failed", topic, part, offset)
                     failed.append(record)
