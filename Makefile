@@ -8,7 +8,12 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The track's bit coder is compiled (detectors/_trackcode.pyx): a C compiler is needed, and
+# is installed from Debian when missing and we are root. Editing the .pyx rebuilds.
+$(STAMP): pyproject.toml setup.py detectors/_trackcode.pyx
+	@command -v cc >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  --no-install-recommends gcc libc6-dev >/dev/null; } || echo "warning: no C compiler"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

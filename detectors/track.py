@@ -21,6 +21,12 @@ the track is serialised. Two saved coder states make the other changes cheap: on
 the first fix (so `drop_before` cuts whole bytes off the front, without re-encoding) and
 a resume point every 32 fixes (so a late fix decodes only the last few minutes).
 
+The coder's hot paths (an append in order, with its block coded when full; the coding
+of fixes; the decode of a whole packed part) run compiled, from `_trackcode.pyx`, which
+writes and reads the same bits and hands back to the Python loops here for what they
+alone take (values beyond 2**50, a late fix, a cut); without the extension built, the
+Python loops do everything, about 8 times slower.
+
 Code touches a track only through this module's functions (see notes/track-api.md).
 """
 
@@ -30,7 +36,14 @@ import struct
 import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
+
+_compiled: ModuleType | None
+try:  # the coder's hot loops, compiled (detectors/_trackcode.pyx): the same bits
+    from detectors import _trackcode as _compiled
+except ImportError:  # pragma: no cover - a source tree not built: the Python loops below
+    _compiled = None
 
 SCALE = 1_000_000  # coordinates kept to 1e-6 degree (0.11 m)
 FORMAT = 1  # the packed layout below; `codec` refuses another
@@ -175,6 +188,17 @@ def _code(b: bytes | None, raw: int, fixes: Sequence[tuple[int, int, int]]) -> b
     # adaptive Rice code of the zigzagged value less one (`_raw` if too large).
     (n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo,
      code, bits) = _TAIL.unpack_from(b)
+    done = None if _compiled is None else _compiled.encode(
+        (n, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo, code, bits), fixes, first,
+        len(b) - HEAD_SIZE)
+    if done is not None:
+        (n, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo, code, bits), coded, at_n = done
+        tail = _TAIL.pack(n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala,
+                          alo, code, bits)
+        if at_n is None:
+            return b"".join((tail, memoryview(b)[_TAIL.size:], coded))
+        return b"".join((tail, memoryview(b)[_TAIL.size:_RESUME_AT], _RESUME.pack(*at_n),
+                         memoryview(b)[HEAD_SIZE:], coded))
     for j in range(first, len(fixes)):
         ts, qlat, qlon = fixes[j]
         dt = ts - last
@@ -325,6 +349,10 @@ def _scan(
         return found, b
     if cut is not None and raw:
         raise AssertionError("track: a cut of a track with a raw tail")  # pragma: no cover
+    if (cut is None and front is None and until == _END and _compiled is not None
+            and _compiled.decode(data, (first, ts, dt, lat, dlat, lon, dlon, at, ala, alo,
+                                        start), n, found, marks)):
+        return found, None
     for i in range(first, n):
         if ts > until:
             break
@@ -469,8 +497,13 @@ def _ts(fix: Sequence[Any]) -> int:
 
 def insert(fixes: Track, ts_ms: int, lat: float, lon: float) -> bool:
     """Insert in time order; False if a fix with this ts is already there."""
-    qlat, qlon = round(lat * SCALE), round(lon * SCALE)
     fl, b = fixes._l, fixes._b
+    if fl is None and b is not None and _compiled is not None:  # in order: compiled
+        done = _compiled.append(b, fixes._run, ts_ms, lat, lon, BLOCK)
+        if done is not None:
+            fixes._b, fixes._run = done
+            return True
+    qlat, qlon = round(lat * SCALE), round(lon * SCALE)
     if fl is None:
         if b is None:
             fixes._extend(((ts_ms, qlat, qlon),))
