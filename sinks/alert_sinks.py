@@ -2,7 +2,9 @@
 alerts topic for those not forwarded yet, then a mark in Redis that they were.
 
 One background task writes them, in the order they were raised, everything handed over
-since its last write in one go (one Lua call, one batch of sends, one mark). Whoever
+since its last write in one go (one Lua call, one batch of sends, one mark); the next
+batch goes to Redis while the broker still acknowledges the one before (a batch's acks
+and mark are awaited by a task chained to the previous batch's). Whoever
 raises alerts (a feed, the group's agent, the ticker) hands them over and goes on: a
 Redis or broker round trip no longer holds the next fuel batch back (at 250 fills a
 second the feed spent all its time waiting on them, and alerts came seconds late).
@@ -109,24 +111,76 @@ class AlertSinks:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        # Each batch goes to Redis and its sends are issued here, in order; its acks and
+        # mark are awaited by a task of its own, chained to the batch before it, so the
+        # next batch reaches Redis without waiting on this one's broker round trip. A step
+        # that fails here is retried here, so Redis keeps the order raised in any case.
+        previous: asyncio.Task[None] | None = None
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
                 batch, self._queue = self._queue, []
-                await self._write_until_done(batch)
-                self._written += len(batch)
-                if self.backlog is not None:
-                    self.backlog.set(self.pending)
-                self._room.set()
-                still = []
-                for target, done in self._waiters:
-                    if target <= self._written:
-                        if not done.done():
-                            done.set_result(None)
-                    else:
-                        still.append((target, done))
-                self._waiters = still
+                sent = await self._hand_over(batch)
+                if sent is None:
+                    await self._write_until_done(batch)
+                previous = loop.create_task(self._complete(batch, sent, previous))
+
+    async def _hand_over(self, alerts: list[Alert]) -> tuple[list[Alert], list[Any]] | None:
+        """Redis, then the sends of what it had not forwarded: (those alerts, their acks),
+        or None if a step failed."""
+        try:
+            new = await self.store.add_new(alerts)
+            acks = [await self.send(self.topic, alert["alert_id"].encode(),
+                                    orjson.dumps(alert)) for alert in new]
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("writing %d alerts failed; trying again", len(alerts))
+            return None
+        return new, acks
+
+    async def _complete(self, alerts: list[Alert], sent: tuple[list[Alert], list[Any]] | None,
+                        previous: asyncio.Task[None] | None) -> None:
+        """Wait for a batch's acks and mark it forwarded (`sent` None: written already);
+        once the batch before it is done, count it written and release whoever waits for
+        it. If an ack or the mark failed, the batch is written again, after the batch
+        before it, until that succeeds: Redis keeps each id once, and hands back for
+        sending only what was not marked forwarded."""
+        done = sent is None
+        if sent is not None:
+            new, acks = sent
+            results = await asyncio.gather(*acks, return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                log.error("%d of %d alert sends failed (%s); sending them again",
+                          len(failed), len(acks), failed[0])
+            else:
+                try:
+                    if new:  # marked forwarded only once the broker has them
+                        await self.store.mark_forwarded([a["alert_id"] for a in new])
+                    done = True
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("marking %d alerts forwarded failed", len(new))
+        if previous is not None:
+            await previous
+        if not done:
+            await self._write_until_done(alerts)
+        self._written += len(alerts)
+        if self.backlog is not None:
+            self.backlog.set(self.pending)
+        self._room.set()
+        still = []
+        for target, waiter in self._waiters:
+            if target <= self._written:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                still.append((target, waiter))
+        self._waiters = still
 
     async def _write_until_done(self, alerts: list[Alert]) -> None:
         delay = 0.1

@@ -127,3 +127,55 @@ def test_a_full_backlog_holds_the_raisers_back_until_the_writer_catches_up(
         await sinks.stop()
 
     asyncio.run(_with_store_and_producer(redis_url, kafka_bootstrap, run))
+
+
+@pytest.mark.timeout(60)
+def test_the_next_batch_reaches_redis_while_the_broker_still_acknowledges_the_last(
+    redis_url: str, kafka_bootstrap: str
+) -> None:
+    """A broker round trip does not hold later alerts back from Redis (what the control
+    room and subscribers read); marks and `flush` still wait for the acks."""
+    topic = f"alerts-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_bootstrap, [topic], 1)
+
+    async def run(prefix: str, store: RedisAlertStore, producer: AIOKafkaProducer) -> None:
+        acks_back = asyncio.Event()
+
+        async def send(name: str, key: bytes, value: bytes) -> Any:
+            ack = await producer.send(name, value, key=key)
+
+            async def held() -> Any:  # the broker slow to acknowledge
+                await acks_back.wait()
+                return await ack
+
+            return asyncio.ensure_future(held())
+
+        sinks = AlertSinks(store, send, topic)
+        client = aioredis.from_url(redis_url)
+        try:
+            await sinks.add([_alert(n) for n in range(10)])
+            async with asyncio.timeout(10):
+                while await client.xlen(f"{prefix}alerts") < 10:
+                    await asyncio.sleep(0.01)
+            await sinks.add([_alert(n) for n in range(10, 30)])
+            async with asyncio.timeout(10):  # no ack has come back yet
+                while await client.xlen(f"{prefix}alerts") < 30:
+                    await asyncio.sleep(0.01)
+            assert await client.hget(f"{prefix}alert:{_alert(0)['alert_id']}",
+                                     "forwarded") is None
+            flushed = asyncio.ensure_future(sinks.flush())
+            await asyncio.sleep(0)
+            assert not flushed.done() and sinks.pending == 30
+            acks_back.set()
+            await asyncio.wait_for(flushed, 10)
+            assert sinks.pending == 0
+            for n in (0, 29):
+                assert await client.hget(f"{prefix}alert:{_alert(n)['alert_id']}",
+                                         "forwarded") == b"1"
+            assert set(await _topic_ids(kafka_bootstrap, topic, 30)) == {
+                _alert(n)["alert_id"] for n in range(30)}
+            await sinks.stop()
+        finally:
+            await client.aclose()
+
+    asyncio.run(_with_store_and_producer(redis_url, kafka_bootstrap, run))
