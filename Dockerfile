@@ -9,8 +9,13 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+# The packed track's coder is compiled (detectors/_trackcode.pyx): a C compiler here, in the
+# build stage only; the image that runs gets the built venv and no compiler.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# The build context is filtered by .dockerignore (no .git, .venv, tests, .env).
+# The build context is filtered by .dockerignore (no .git, .venv, tests, .env, built objects).
 COPY . .
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --upgrade pip \

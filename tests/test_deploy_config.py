@@ -369,8 +369,21 @@ def test_dockerfile_installs_the_package() -> None:
     for source in re.findall(r"^COPY (?!--from)(?:--\S+ )*(\S+) ", text, re.MULTILINE):
         assert source == "." or (ROOT / source).exists(), f"COPY source {source} is missing"
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
-    for entry in (".git", ".venv", ".env"):
+    for entry in (".git", ".venv", ".env", "**/*.so"):
         assert entry in ignored, f".dockerignore should exclude {entry}"
+
+
+def test_dockerfile_compiles_the_track_coder_in_the_build_stage_only() -> None:
+    """`pip install .` compiles detectors/_trackcode.pyx: the build stage needs a C
+    compiler before it; the stage that runs has none."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    stages = re.split(r"^FROM ", text, flags=re.MULTILINE)[1:]
+    assert len(stages) == 2, "a build stage and a runtime stage"
+    build, runtime = stages
+    compiler = re.search(r"apt-get install[^\n]*(?:\\\n[^\n]*)*\bgcc\b", build)
+    assert compiler is not None, "the build stage installs gcc"
+    assert compiler.start() < build.index("pip install ."), "gcc before pip install ."
+    assert "gcc" not in runtime
 
 
 # --- Prometheus -------------------------------------------------------------------------------
