@@ -30,6 +30,10 @@ SNAPSHOT_VERSION = 2  # 2: vehicle tracks packed (detectors.track), serialised b
 CLOCK_KINDS = frozenset({"gps", "fuel", "payment", "review"})  # activity moves the clock
 # Project funds: all six kinds are activity (contract/funds.md).
 CLOCK_KINDS |= {"application", "grant", "followup", "invoice", "tax_invoice", "bank_payment"}
+# Reference facts that go to the registry, not to a detector.
+_REGISTRY_APPLIED = frozenset({"vehicle", "card", "station", "place"})
+# The kinds `Engine.check` has rules for (replay's GPS fast path skips the call).
+CHECKED_KINDS = frozenset({"review"})
 
 
 def default_detectors() -> list[Detector]:
@@ -79,7 +83,7 @@ class Engine:
     # --- input -----------------------------------------------------------------------
 
     def check(self, event: Event) -> None:
-        """Rules that need configuration, beyond the decoder's."""
+        """Rules that need configuration, beyond the decoder's (kinds in CHECKED_KINDS)."""
         if (
             event["kind"] == "review"
             and event["action"] == "enter"
@@ -100,12 +104,13 @@ class Engine:
         """
         ctx = self.ctx
         kind = event["kind"]
-        if kind in ("vehicle", "card", "station", "place"):
+        if kind in _REGISTRY_APPLIED:
             self.registry.apply(event)
             return self._drain()
         if advance and kind in CLOCK_KINDS:
             ts = event["ts_ms"]
-            if self.max_ts is None or ts > self.max_ts:
+            max_ts = self.max_ts
+            if max_ts is None or ts > max_ts:
                 self._see(ts)
         owns = self.owns
         for i, det, states in self.routes.get(kind, ()):
@@ -122,8 +127,10 @@ class Engine:
                 self._store(i, key, new)
             else:
                 self.dirty[i].add(key)
-        if advance and self.heap and self.heap[0][0] <= self.watermark_ms:
-            self._fire_timers()
+        if advance:
+            heap = self.heap
+            if heap and heap[0][0] <= self.watermark_ms:
+                self._fire_timers()
         alerts = ctx.alerts
         if alerts:
             ctx.alerts = []
@@ -138,7 +145,12 @@ class Engine:
     def _see(self, ts_ms: int) -> None:
         if self.max_ts is None or ts_ms > self.max_ts:
             self.max_ts = ts_ms
-            self._set_watermark(ts_ms - self.config.lateness_ms)
+            ms = ts_ms - self.config.lateness_ms
+            if ms > self.watermark_ms and (self.clock_end is None or ms <= self.clock_end):
+                self.watermark_ms = ms  # _set_watermark's common case, inline
+                self.ctx.watermark_ms = ms
+            else:
+                self._set_watermark(ms)
 
     def advance_to(self, watermark_ms: int) -> list[Alert]:
         """Move the clock forward (never back) and make every decision due by then."""

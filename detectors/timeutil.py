@@ -14,9 +14,10 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # Epoch milliseconds accepted for `ts`: 1970-01-01 .. 2200-01-01.
-_MAX_TS_MS = 7_258_118_400_000
-# "MM:SS" -> its milliseconds past the hour: the ISO fast path reads both with one lookup.
-_MMSS = {f"{m:02d}:{s:02d}": m * MINUTE_MS + s * 1000 for m in range(60) for s in range(60)}
+MAX_TS_MS = 7_258_118_400_000
+# "MM:SS" -> its milliseconds past the hour: the ISO fast paths (here and in
+# detectors.gps_fast) read both with one lookup.
+MMSS = {f"{m:02d}:{s:02d}": m * MINUTE_MS + s * 1000 for m in range(60) for s in range(60)}
 
 
 class Zone:
@@ -29,7 +30,7 @@ class Zone:
         self._day_starts: dict[int, int] = {}
         self._day_lo, self._day_hi, self._day = 0, 0, 0  # an hour within one local day
         # "YYYY-MM-DDTHH" + "+hh:mm" -> epoch ms of that hour (texts with an explicit offset)
-        self._iso_hours: dict[str, int] = {}
+        self.iso_hours: dict[str, int] = {}
 
     def offset_ms(self, ms: int) -> int:
         hour = ms // HOUR_MS
@@ -80,7 +81,7 @@ class Zone:
         """Parse a contract `ts` into epoch ms, or raise ValueError naming the rule."""
         if type(value) is str:  # the common case first
             ms = self._parse_iso(value)
-            if not 0 <= ms < _MAX_TS_MS:
+            if not 0 <= ms < MAX_TS_MS:
                 raise ValueError(f"{value!r} is outside 1970..2200")
             return ms
         if isinstance(value, bool):
@@ -93,7 +94,7 @@ class Zone:
             ms = self._parse_iso(value)
         else:
             raise ValueError(f"{value!r} is not an ISO-8601 time or epoch milliseconds")
-        if not 0 <= ms < _MAX_TS_MS:
+        if not 0 <= ms < MAX_TS_MS:
             raise ValueError(f"{value!r} is outside 1970..2200")
         return ms
 
@@ -103,15 +104,15 @@ class Zone:
         # the hour's plus mm:ss; anything else (and any hour not yet seen) takes the
         # full parse below, which alone decides what is valid.
         if len(text) == 25 and text[13] == ":":
-            past = _MMSS.get(text[14:19])
+            past = MMSS.get(text[14:19])
             if past is not None:
                 key = text[:13] + text[19:]
-                base = self._iso_hours.get(key)
+                base = self.iso_hours.get(key)
                 if base is not None:
                     return base + past
                 ms = self._parse_iso_full(text)
                 if text[19] in "+-":
-                    self._iso_hours[key] = ms - past
+                    self.iso_hours[key] = ms - past
                 return ms
         return self._parse_iso_full(text)
 

@@ -1,5 +1,6 @@
 """Settings: one typed, frozen object (pydantic-settings), read once from `sunlight.yaml` with
-environment overrides named `SUNLIGHT_<FIELD>` (this is the only module that reads them).
+environment overrides named `SUNLIGHT_<FIELD>` (this module and `settings_env`, its light
+part, are the only ones that read them).
 Secrets are `SecretStr`: they never show in a repr, a log line or an error message."""
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from detectors.config import DEFAULT_CONFIG_DIR
+from streams.settings_env import ENV_PREFIX, config_dir_from_env, engine_overrides
 
-ENV_PREFIX = "SUNLIGHT_"
+__all__ = ["ENV_PREFIX", "Settings", "check_redis_url", "config_dir_from_env", "load_settings"]
 
 
 class Settings(BaseSettings):
@@ -128,13 +130,6 @@ def check_redis_url(url: str) -> str:
     return url
 
 
-def config_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
-    """`SUNLIGHT_CONFIG` (an operator's folder), else the configuration shipped in the package."""
-    env = os.environ if environ is None else environ
-    chosen = env.get("SUNLIGHT_CONFIG")
-    return Path(chosen) if chosen else DEFAULT_CONFIG_DIR
-
-
 def load_settings(
     config_dir: Path = DEFAULT_CONFIG_DIR, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -158,11 +153,7 @@ def load_settings(
         var = ENV_PREFIX + name.upper()
         if name not in ("config_dir", "engine_overrides", "group_timeout_s") and var in env:
             values[name] = env[var] if env[var] != "" else None
-    values["engine_overrides"] = tuple(
-        (var.removeprefix("SUNLIGHT_ENGINE_").lower(), yaml.safe_load(value))
-        for var, value in sorted(env.items())
-        if var.startswith("SUNLIGHT_ENGINE_")
-    )
+    values["engine_overrides"] = engine_overrides(env)
     values = {k: v for k, v in values.items() if v is not None or k in _OPTIONAL}
     try:
         return Settings.model_validate(values)

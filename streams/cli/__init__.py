@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streams.cli import live, ops, sim
-from streams.settings import config_dir_from_env
+from streams.settings_env import config_dir_from_env
 
 
 def _replay(args: argparse.Namespace) -> int:
     from detectors.config import load_config
     from detectors.timeutil import Zone
     from streams.batch.replay import replay_files
-    from streams.settings import load_settings
+    from streams.settings_env import engine_overrides
 
     paths = [Path(p) for p in args.inputs]
     for p in paths:
@@ -27,8 +27,8 @@ def _replay(args: argparse.Namespace) -> int:
     out = open(args.out, "wb") if args.out else sys.stdout.buffer  # noqa: SIM115
     dlq = open(args.dlq, "wb") if args.dlq else None  # noqa: SIM115
     try:
-        settings = load_settings(args.config)
-        config = load_config(args.config, dict(settings.engine_overrides))
+        # Only the engine's settings: replay reads no Kafka or Redis setting.
+        config = load_config(args.config, dict(engine_overrides()))
         if args.workers > 1:
             from streams.batch.parallel import replay_parallel
 

@@ -6,11 +6,15 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from streams.settings import Settings, load_settings
+if TYPE_CHECKING:  # pydantic loads only for the commands that read the settings
+    from streams.settings import Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from streams.settings import load_settings
+
     return load_settings(args.config)
 
 

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from detectors.config import DEFAULT_CONFIG_DIR
-from streams.settings import Settings, check_redis_url, load_settings
 
-if TYPE_CHECKING:  # redis (and its asyncio) load only for the commands that use it
+if TYPE_CHECKING:  # redis (and its asyncio), pydantic: only for the commands that use them
     from redis.asyncio import Redis
+
+    from streams.settings import Settings
 
 
 def _run(coro: Any) -> Any:
@@ -36,6 +37,8 @@ async def _forever() -> None:
 def settings(args: argparse.Namespace) -> Settings:
     """The one settings object (config folder + SUNLIGHT_* environment), with --redis and
     --prefix taking precedence."""
+    from streams.settings import check_redis_url, load_settings
+
     s = load_settings(getattr(args, "config", None) or DEFAULT_CONFIG_DIR)
     return s.with_(redis_url=check_redis_url(args.redis or s.redis_url),
                    redis_prefix=getattr(args, "prefix", None) or s.redis_prefix)
@@ -59,6 +62,8 @@ def dashboard_config_path(args: argparse.Namespace) -> str | None:
 
 def dashboard_bind(args: argparse.Namespace) -> tuple[str, int]:
     """--host/--port, else SUNLIGHT_DASHBOARD_HOST/PORT: loopback unless told otherwise."""
+    from streams.settings import load_settings
+
     worker = load_settings(getattr(args, "config", None) or DEFAULT_CONFIG_DIR)
     return args.host or worker.dashboard_host, args.port or worker.dashboard_port
 
