@@ -26,9 +26,10 @@ from typing import Any
 import orjson
 from orjson import JSONDecodeError
 
-from detectors.engine import CLOCK_KINDS, Engine
+from detectors.engine import CHECKED_KINDS, CLOCK_KINDS, Engine
 from detectors.events import MAX_BATCH, Event, Rejected, decode_record, parse_record, validate
 from detectors.funds_events import FUNDS_KEY_FIELD
+from detectors.gps_fast import gps_fast
 from detectors.refuel import fuel_key
 from streams.live.checkpoint import Meta, Position, fingerprint
 from streams.topics import INPUT_TOPICS, max_bytes, partition_for
@@ -294,6 +295,9 @@ class PartitionEngine:
         process, check, zone = engine.process, engine.check, engine.zone
         loads = orjson.loads
         default_kind, allowed = INPUT_TOPICS.get(topic, (None, None))
+        # the fast path of a GPS fix where the topic carries GPS (the engine checks none)
+        gps = (gps_fast if (allowed is None or "gps" in allowed)
+               and "gps" not in CHECKED_KINDS else None)
         limit = max_bytes(topic)
         part, parts = self.partition, self.partitions
         wall, max_wait = self.wall, self.max_wait_s
@@ -337,10 +341,14 @@ class PartitionEngine:
                     if obj is _UNREAD:
                         items: list[Any] = []
                     elif obj.__class__ is dict:
-                        try:
-                            items = [validate(obj, zone, default_kind, allowed)]
-                        except Rejected as exc:
-                            items = [exc]
+                        fast = None if gps is None else gps(obj, zone, default_kind)
+                        if fast is not None:  # a plain GPS fix, decoded in one call
+                            items = [fast]
+                        else:
+                            try:
+                                items = [validate(obj, zone, default_kind, allowed)]
+                            except Rejected as exc:
+                                items = [exc]
                     elif obj.__class__ is list and len(obj) <= MAX_BATCH:
                         items = []
                         for one in obj:
