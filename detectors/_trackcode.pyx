@@ -193,6 +193,22 @@ cdef inline void wr32(unsigned char* p, int32_t v) nogil:
     memcpy(p, &v, 4)
 
 
+cdef inline void wr_coder(unsigned char* p, int64_t ts, int64_t dt, int64_t lat,
+                          int64_t dlat, int64_t lon, int64_t dlon, int64_t at, int64_t ala,
+                          int64_t alo) nogil:
+    """A coder state as the header keeps it (after the last fix, or at the resume
+    point): ts and dt as int64, the rest as int32."""
+    wr64(p, ts)
+    wr64(p + 8, dt)
+    wr32(p + 16, <int32_t>lat)
+    wr32(p + 20, <int32_t>dlat)
+    wr32(p + 24, <int32_t>lon)
+    wr32(p + 28, <int32_t>dlon)
+    wr32(p + 32, <int32_t>at)
+    wr32(p + 36, <int32_t>ala)
+    wr32(p + 40, <int32_t>alo)
+
+
 cdef inline bint i32(int64_t v) nogil:
     return -2147483648 <= v <= 2147483647
 
@@ -278,28 +294,12 @@ def append(bytes b, Py_ssize_t k, int64_t ts, double lat, double lon, Py_ssize_t
     finally:
         free(w.buf)
     (<uint32_t*>o)[0] = <uint32_t>s.n
-    wr64(o + 20, s.last)
-    wr64(o + 28, s.dt0)
-    wr32(o + 36, <int32_t>s.lat1)
-    wr32(o + 40, <int32_t>s.dlat0)
-    wr32(o + 44, <int32_t>s.lon1)
-    wr32(o + 48, <int32_t>s.dlon0)
-    wr32(o + 52, <int32_t>s.at)
-    wr32(o + 56, <int32_t>s.ala)
-    wr32(o + 60, <int32_t>s.alo)
+    wr_coder(o + 20, s.last, s.dt0, s.lat1, s.dlat0, s.lon1, s.dlon0, s.at, s.ala, s.alo)
     o[64] = <unsigned char>w.acc
     o[65] = <unsigned char>w.nb
     if r.set:
         (<uint32_t*>(o + 95))[0] = <uint32_t>r.n
-        wr64(o + 99, r.ts)
-        wr64(o + 107, r.dt)
-        wr32(o + 115, <int32_t>r.lat)
-        wr32(o + 119, <int32_t>r.dlat)
-        wr32(o + 123, <int32_t>r.lon)
-        wr32(o + 127, <int32_t>r.dlon)
-        wr32(o + 131, <int32_t>r.at)
-        wr32(o + 135, <int32_t>r.ala)
-        wr32(o + 139, <int32_t>r.alo)
+        wr_coder(o + 99, r.ts, r.dt, r.lat, r.dlat, r.lon, r.dlon, r.at, r.ala, r.alo)
         (<uint32_t*>(o + 143))[0] = <uint32_t>r.pos
     return out, 0
 

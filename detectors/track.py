@@ -192,13 +192,9 @@ def _code(b: bytes | None, raw: int, fixes: Sequence[tuple[int, int, int]]) -> b
         (n, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo, code, bits), fixes, first,
         len(b) - HEAD_SIZE)
     if done is not None:
-        (n, last, dt0, lat1, dlat0, lon1, dlon0, at, ala, alo, code, bits), coded, at_n = done
-        tail = _TAIL.pack(n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala,
-                          alo, code, bits)
-        if at_n is None:
-            return b"".join((tail, memoryview(b)[_TAIL.size:], coded))
-        return b"".join((tail, memoryview(b)[_TAIL.size:_RESUME_AT], _RESUME.pack(*at_n),
-                         memoryview(b)[HEAD_SIZE:], coded))
+        state, coded, at_n = done
+        return _joined(b, _TAIL.pack(state[0], t0, lat0, lon0, *state[1:]),
+                       None if at_n is None else _RESUME.pack(*at_n), coded)
     for j in range(first, len(fixes)):
         ts, qlat, qlon = fixes[j]
         dt = ts - last
@@ -281,10 +277,16 @@ def _code(b: bytes | None, raw: int, fixes: Sequence[tuple[int, int, int]]) -> b
         bits = rest
     tail = _TAIL.pack(n, t0, lat0, lon0, last, dt0, lat1, dlat0, lon1, dlon0, at, ala,
                       alo, code, bits)
+    return _joined(b, tail, resumed, out)
+
+
+def _joined(b: bytes, tail: bytes, resumed: bytes | None, coded: bytes | bytearray) -> bytes:
+    """The packed bytes `b` with a new header tail, resume point (None: unchanged) and
+    coded bytes appended."""
     if resumed is None:
-        return b"".join((tail, memoryview(b)[_TAIL.size:], out))
+        return b"".join((tail, memoryview(b)[_TAIL.size:], coded))
     return b"".join((tail, memoryview(b)[_TAIL.size:_RESUME_AT], resumed,
-                     memoryview(b)[HEAD_SIZE:], out))
+                     memoryview(b)[HEAD_SIZE:], coded))
 
 
 def new() -> Track:

@@ -131,14 +131,18 @@ class AlertSinks:
         """Redis, then the sends of what it had not forwarded: (those alerts, their acks),
         or None if a step failed."""
         try:
-            new = await self.store.add_new(alerts)
-            acks = [await self.send(self.topic, alert["alert_id"].encode(),
-                                    orjson.dumps(alert)) for alert in new]
+            return await self._send_new(alerts)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("writing %d alerts failed; trying again", len(alerts))
             return None
+
+    async def _send_new(self, alerts: list[Alert]) -> tuple[list[Alert], list[Any]]:
+        """Redis, then the sends of what it had not forwarded: (those alerts, their acks)."""
+        new = await self.store.add_new(alerts)
+        acks = [await self.send(self.topic, alert["alert_id"].encode(), orjson.dumps(alert))
+                for alert in new]
         return new, acks
 
     async def _complete(self, alerts: list[Alert], sent: tuple[list[Alert], list[Any]] | None,
@@ -197,10 +201,8 @@ class AlertSinks:
                 delay = min(delay * 2, 10.0)
 
     async def _write(self, alerts: list[Alert]) -> None:
-        new = await self.store.add_new(alerts)
+        new, acks = await self._send_new(alerts)
         if not new:
             return
-        acks = [await self.send(self.topic, alert["alert_id"].encode(), orjson.dumps(alert))
-                for alert in new]
         await asyncio.gather(*acks)  # marked forwarded only once the broker has them
         await self.store.mark_forwarded([a["alert_id"] for a in new])
