@@ -19,10 +19,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from faust.worker import Worker
-
     from streams.kafka_options import kafka_python_options
     from streams.live.app import create_app
+    from streams.live.worker import Worker
     from streams.tools.embedded import create_topics
     from streams.topics import ALL_TOPICS, topic_configs
 

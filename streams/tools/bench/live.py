@@ -77,7 +77,7 @@ async def floor(stream):
             wall, cpu = time.perf_counter() - st["wall"], time.process_time() - st["cpu"]
             open(out, "w").write(f"{k / wall} {k / cpu}")
             os._exit(0)
-from faust.worker import Worker
+from streams.live.worker import Worker
 Worker(app, loglevel="ERROR", quiet=True).execute_from_commandline()
 '''
 

@@ -320,7 +320,7 @@ async def naive(stream):
                 rate = {events} / (time.perf_counter() - state["t"])
                 open("{data_dir}/naive-rate", "w").write(str(rate))
                 import os; os._exit(0)
-from faust.worker import Worker
+from streams.live.worker import Worker
 Worker(app, loglevel="ERROR", quiet=True).execute_from_commandline()
 '''
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
