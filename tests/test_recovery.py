@@ -216,6 +216,10 @@ def test_up_keeps_its_data_and_restarts_its_worker(tmp_path: Path) -> None:
         os.killpg(first_pid, signal.SIGKILL)
         assert wait_for(lambda: "worker restarted" in up.lines, 60), up.text()
         assert int(pid_file.read_text()) != first_pid
+        # the killed worker is removed from the group at once (streams/live/membership.py)
+        worker_log = data / "logs" / "worker.log"
+        assert wait_for(lambda: "did not leave group" in worker_log.read_text(), 60), \
+            worker_log.read_text()[-2000:]
         produce([parts[1]], up.kafka)
         assert wait_for(lambda: covers_everything(db, up.kafka, 4), 400), up.text()
         before = {a["alert_id"] for a in up.alerts()}

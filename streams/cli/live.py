@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -19,8 +20,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from streams.kafka_options import kafka_python_options
+    from streams.kafka_options import aiokafka_options, kafka_python_options
     from streams.live.app import create_app
+    from streams.live.membership import MEMBER_FILE, leave_previous
     from streams.live.worker import Worker
     from streams.tools.embedded import create_topics
     from streams.topics import ALL_TOPICS, topic_configs
@@ -29,9 +31,19 @@ def _worker(args: argparse.Namespace) -> int:
     create_topics(settings.kafka_bootstrap, [settings.topic(t) for t in ALL_TOPICS],
                   settings.partitions, topic_configs(settings.topic_prefix),
                   **kafka_python_options(settings))
-    app = create_app(settings)
     level = "INFO" if args.verbose else settings.log_level.upper()
     logging.basicConfig(level=level)
+    # a worker killed before this one leaves the group now, not when its session expires
+    # (on a loop of its own: asyncio.run would leave none for Faust's worker)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(leave_previous(
+            settings.kafka_bootstrap, settings.app_id,
+            Path(settings.data_dir) / settings.app_id / MEMBER_FILE,
+            **aiokafka_options(settings)))
+    finally:
+        loop.close()
+    app = create_app(settings)
     Worker(app, loglevel=level, quiet=True).execute_from_commandline()
     return 0
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -36,6 +37,7 @@ from streams.live.batch import fold_records, horizon_from
 from streams.live.engine import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, LiveEngine
 from streams.live.feeds import FRESH_POLL_MS
 from streams.live.intake import Batch, GroupIntake
+from streams.live.membership import MEMBER_FILE, remember
 from streams.settings import Settings
 from streams.topics import BROADCAST_TOPICS, ENGINE_TOPICS
 
@@ -268,6 +270,10 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         ours = {tp.partition for tp in assigned if tp.topic.startswith(prefix)
                 and tp.topic.removeprefix(prefix) in ENGINE_TOPICS}
         live.keep_only(ours)
+        coordinator = getattr(aiokafka_consumer(app), "_coordinator", None)
+        member_file = Path(settings.data_dir) / settings.app_id / MEMBER_FILE
+        with contextlib.suppress(OSError):  # only a faster restart after a kill is at stake
+            remember(member_file, getattr(coordinator, "member_id", "") or "")
 
         async def warm() -> None:  # rebuild now, not on the partition's first record
             await ready.wait()

@@ -21,8 +21,8 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
