@@ -1,9 +1,11 @@
-"""A worker logs at the level it is given: Faust's spinner would set the root to DEBUG."""
+"""How a worker starts: at the log level it is given (Faust's spinner would set the root
+logger to DEBUG), and joining its group at once (Faust's table manager waits a second)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import faust
 import pytest
@@ -37,3 +39,12 @@ def test_the_worker_command_uses_this_worker() -> None:
     from streams.cli import live
 
     assert "from streams.live.worker import Worker" in inspect.getsource(live._worker)
+
+
+def test_the_worker_joins_without_waiting_for_tables(tmp_path: Path) -> None:
+    from streams.live.app import TablelessManager, create_app
+    from streams.settings import load_settings
+
+    app = create_app(load_settings(environ={"SUNLIGHT_DATA_DIR": str(tmp_path)}))
+    assert isinstance(app.tables, TablelessManager)
+    assert len(app.tables) == 0  # no Faust table: the one-second wait is for nothing
