@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 # A fetch answer older than this no longer shows that a partition is read to its end.
 FRESH_POLL_MS = 3000
-# The fuel and invoice feeds' fetch wait: on-arrival alerts wait for it on a quiet topic
-# (the embedded broker holds a fetch its whole wait); ~4% of a core when idle.
+# The fuel and invoice feeds' fetch wait: on-arrival alerts wait up to half of it on a
+# quiet topic (the embedded broker, Tansu, does not answer a waiting fetch when a record
+# arrives; it looks again after half the wait, then half the rest); ~4% of a core idle.
 FEED_FETCH_WAIT_MS = 25
 # A fetch's round trip, over its wait on the broker (see `complete_to`).
 POLL_MARGIN_MS = 20

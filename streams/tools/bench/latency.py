@@ -7,8 +7,11 @@ one vehicle filling every few seconds would measure the refuel detectors' per-ve
 history, not the path from Kafka to Redis.
 
 Beside the worker, in the same run and through the same load, a reference pipe: an
-aiokafka consumer of the fuel topic that publishes each fill's id to Redis at once (the
-broker, the producer and this machine's share of the CPU, with no engine at all).
+aiokafka consumer of the fuel topic, with the fetch wait of the worker's fuel feed, that
+publishes each fill's id to Redis at once (the broker, the producer and this machine's
+share of the CPU, with no engine at all). The embedded broker (Tansu) does not answer a
+waiting fetch when a record arrives: it looks again after half the wait, then half the
+rest (Apache Kafka answers at once), so a fetch wait W adds up to W/2 to each hop.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from streams.live.feeds import FEED_FETCH_WAIT_MS
 from streams.tools.bench.suite import metric
 from streams.tools.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
 from streams.topics import ALL_TOPICS
@@ -116,7 +120,7 @@ def start_worker(bootstrap: str, redis_url: str, app_id: str, tmp: Path) -> tupl
 
 
 def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
-                  vehicles: int = 2000, fuel_wait_ms: int = 100) -> dict[str, Any]:
+                  vehicles: int = 2000, fuel_wait_ms: int = FEED_FETCH_WAIT_MS) -> dict[str, Any]:
     import redis
     from kafka import KafkaProducer
 
