@@ -33,8 +33,8 @@ def test_small_chunks_give_one_process_alerts_rejects_and_counts(
     path = CITY_SAMPLE / "stream.jsonl.gz"
     out, dlq = io.BytesIO(), io.BytesIO()
     one = replay_files([path], out, until=UNTIL, dlq=dlq, config=config)
-    # 1 MiB chunks: the sample's 9 MB cut into ten, rejects in several of them
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 1 << 20)
+    # 64 KiB blocks: the sample cut into many, rejects in several of them
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 1 << 16)
     out3, dlq3 = io.BytesIO(), io.BytesIO()
     three = parallel.replay_parallel([path], out3, 3, config, until_ms=ZONE.parse(UNTIL),
                                      dlq=dlq3)
