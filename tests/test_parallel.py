@@ -74,3 +74,67 @@ def test_workers_on_several_files_merge_them_as_one_process(tmp_path: Path) -> N
     assert {a["detector"] for a in alerts} >= {"card_vehicle_mismatch", "refuel_without_trip"}
     assert _alerts(out2.getvalue()) == alerts
     assert two.events == one.events and two.rejects == one.rejects
+
+
+def test_lines_of_any_spelling_in_tiny_blocks_give_one_process_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shard decodes the lines whose key its bytes show as its own; lines the block
+    pattern cannot place (spacing, a batch, a duplicated key, no key, not JSON) still end
+    as one process ends them, over three files in blocks of a few lines."""
+    config = load_config()
+    t0 = ZONE.parse("2026-09-15T09:00:00+08:00")
+    # lines keyed V1 in their bytes and `other` (a shard of its own) as decoded: its only
+    # fixes, and it refuels
+    first, other = "V1", next(f"V{v}" for v in range(20, 99)
+                              if partition_for(f"V{v}", 3) != partition_for("V1", 3))
+
+    def fix(vid: str, i: int) -> dict[str, object]:
+        return {"kind": "gps", "vehicle_id": vid, "ts": t0 + i * 60_000,
+                "lat": 41.8, "lon": 123.4}
+
+    gps, odd, fuel = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "fuel.jsonl"
+    gps.write_bytes(b"".join(orjson.dumps(fix(f"V{v}", i)) + b"\n"
+                             for i in range(200) for v in range(6)))
+    odd_lines = []
+    for i in range(0, 200, 3):
+        odd_lines += [
+            orjson.dumps(fix(first, i))[:-1] + b',"vehicle_id":"' + other.encode() + b'"}',
+            b'{"vehicle_id": "V7", "kind": "gps", "ts": %d, "lat": 41.8, "lon": 123.4}'
+            % (t0 + i * 60_000 + 1),
+            orjson.dumps([fix("V8", i), fix("V9", i), {"kind": "gps", "vehicle_id": "V8"}]),
+            b"", b"not json", orjson.dumps({**fix("V10", i), "lat": 999.0}),
+        ]
+    odd.write_bytes(b"\n".join(odd_lines))  # and no newline at the end
+    fuel.write_bytes(b"".join(orjson.dumps({"txn_id": f"T{v}", "card_id": f"C{v}",
+                                            "vehicle_id": f"V{v}", "ts": t0 + 90 * 60_000,
+                                            "liters": 40, "amount_cny": 300,
+                                            "station_id": "S", "station_lat": 41.9,
+                                            "station_lon": 123.6}) + b"\n"
+                              for v in [*range(6), int(other[1:])]))
+    paths = [gps, odd, fuel]
+    out, dlq = io.BytesIO(), io.BytesIO()
+    one = replay_files(paths, out, dlq=dlq, config=config)
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 700)  # a few lines a block
+    out3, dlq3 = io.BytesIO(), io.BytesIO()
+    three = parallel.replay_parallel(paths, out3, 3, config, dlq=dlq3)
+    assert {(a["detector"], a["entity"]["id"]) for a in _alerts(out.getvalue())} >= {
+        ("card_vehicle_mismatch", other), ("refuel_without_trip", other)}
+    assert _alerts(out3.getvalue()) == _alerts(out.getvalue())
+    assert dlq3.getvalue() == dlq.getvalue() and dlq.getvalue().count(b"\n") == 3 * 67
+    assert three.events == one.events and three.events["gps"] == 6 * 200 + 67 * 4
+    assert three.rejects == one.rejects
+
+
+def test_a_failing_shard_stops_the_run_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / "gps.jsonl"
+    path.write_bytes(b'{"kind":"gps","vehicle_id":"V1","ts":0,"lat":1.0,"lon":1.0}\n')
+
+    def broken(*args: object) -> None:
+        raise ValueError("shard broke")
+
+    monkeypatch.setattr(parallel, "_run_shard", broken)
+    with pytest.raises(ValueError, match="shard broke"):
+        parallel.replay_parallel([path], io.BytesIO(), 2, load_config())
