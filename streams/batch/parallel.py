@@ -41,6 +41,7 @@ import re
 import shutil
 import tempfile
 import time
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -175,7 +176,7 @@ class _Shard:
         self.replay = _ShardReplay(config, config_dir)
         self.sharder = Sharder(shards)
         self.key_shards = _Owners(self.sharder, shards)
-        self.stash: dict[tuple[int, int, int], list[Item]] = {}
+        self.stash: dict[tuple[int, int, int], tuple[array[int], list[Item]]] = {}
         self.events: Counter[str] = Counter()
 
     def items(self, file: int, source: Source) -> Iterator[Item]:
@@ -216,8 +217,15 @@ class _Shard:
         owners = bytearray(map(self.key_shards.__getitem__, keys))
         counts: dict[str, int] = {}
         mine: list[Item] = []
-        outs: list[list[Item]] = [[] for _ in range(shards)]
+        # to each other shard: ticks (a ts is never negative), and in their place -1 - n
+        # for its n-th other item
+        outs = [array("q") for _ in range(shards)]
+        specials: list[list[Item]] = [[] for _ in range(shards)]
         others = [outs[k] for k in range(shards) if k != me]
+
+        def special(k: int, item: Item) -> None:
+            outs[k].append(-1 - len(specials[k]))
+            specials[k].append(item)
         for n in itertools.compress(range(len(lines)), map({me, shards}.__contains__, owners)):
             line = lines[n]
             r = owners[n]
@@ -256,14 +264,17 @@ class _Shard:
                         out.append(ts)
                 elif owner < 0:
                     mine.append(event)
-                    for out in others:
-                        out.append(event)
+                    for k in range(shards):
+                        if k != me:
+                            special(k, event)
                 else:
                     ts = event["ts_ms"]
                     mine.append(ts)
                     for k, out in enumerate(outs):
-                        if k != me:
-                            out.append(event if k == owner else ts)
+                        if k == owner:
+                            special(k, event)
+                        elif k != me:
+                            out.append(ts)
                 continue
             # anything else, or anything that failed: the full path, which names the reason
             kept = len(replay.kept)
@@ -279,31 +290,47 @@ class _Shard:
                 for k in range(shards):
                     per[k].append(event if owner < 0 or owner == k else event["ts_ms"])
             for k, got in enumerate(per):
-                if k == me or r != shards:
-                    item = None if not got else got[0] if len(got) == 1 else got
-                    (mine if k == me else outs[k]).append(item)
+                item = None if not got else got[0] if len(got) == 1 else got
+                if k == me:
+                    mine.append(item)
+                elif r != shards:
+                    if type(item) is int:
+                        outs[k].append(item)
+                    else:
+                        special(k, item)
         self.events.update(counts)
         for k, out in enumerate(outs):
             if k != me:
-                self.queues[k].put((me, file, block, out))
+                self.queues[k].put((me, file, block, out, specials[k]))
         return block, owners, mine
 
-    def _receive(self, source: int, file: int, block: int) -> list[Item]:
+    def _receive(self, source: int, file: int, block: int
+                 ) -> tuple[array[int], list[Item]]:
         key = (source, file, block)
         stash = self.stash
         while key not in stash:
-            shard, f, b, items = self.queues[self.shard].get()
-            stash[(shard, f, b)] = items
+            shard, f, b, ticks, specials = self.queues[self.shard].get()
+            stash[(shard, f, b)] = ticks, specials
         return stash.pop(key)
 
     def _assemble(self, file: int, block: int, owners: bytearray, mine: list[Item]
                   ) -> Iterator[Item]:
         own = iter(mine)
-        # by decoding shard (the last one: -1, every shard): where its lines' items are
-        sources = [own if k == self.shard else iter(self._receive(k, file, block))
-                   for k in range(self.shards)] + [own]
+        # by decoding shard (the last one: every shard): where its lines' items are
+        sources: list[Iterator[Item]] = []
+        specials: list[list[Item]] = []
+        for k in range(self.shards):
+            ticks, other = ([], []) if k == self.shard else self._receive(k, file, block)
+            sources.append(own if k == self.shard else iter(ticks))
+            specials.append(other)
+        sources.append(own)
         for r in owners:
             item = next(sources[r])
+            if type(item) is int:
+                if item >= 0:
+                    yield item
+                    continue
+                item = specials[r][-1 - item]
             if item is None:
                 continue
             if type(item) is list:
