@@ -176,21 +176,51 @@ class _Shard:
         self.replay = _ShardReplay(config, config_dir)
         self.sharder = Sharder(shards)
         self.key_shards = _Owners(self.sharder, shards)
-        self.stash: dict[tuple[int, int, int], tuple[array[int], list[Item]]] = {}
+        # messages by (what, from, file, block): "owners" (bytearray), "items" (ticks
+        # and the other items)
+        self.stash: dict[tuple[str, int, int, int], Any] = {}
         self.events: Counter[str] = Counter()
 
     def items(self, file: int, source: Source) -> Iterator[Item]:
-        """This shard's items of one file, in line order: one per good event."""
+        """This shard's items of one file, in line order: one per good event.
+
+        A pipeline of blocks: block k+2 read and (by its scanner) placed, k+1 decoded,
+        k assembled; each step sends what the others need before it waits on theirs."""
         with open(source.path, "rb") as f:
-            done, pending = 0, None
-            for block, data in enumerate(itertools.chain(_blocks(f), [b""])):
-                ahead = None
-                if data:
-                    ahead = self._decode(file, block, data, done, source)
-                    done += len(ahead[1])
-                if pending is not None:
-                    yield from self._assemble(file, *pending)
-                pending = ahead
+            blocks = enumerate(_blocks(f))
+            scanned: list[tuple[int, list[bytes], int]] = []
+            done, decoded = 0, None
+            while True:
+                for block, data in itertools.islice(blocks, 2 - len(scanned)):
+                    lines = data.split(b"\n")
+                    if data.endswith(b"\n"):
+                        lines.pop()
+                    self._scan(file, block, data, lines)
+                    scanned.append((block, lines, done))
+                    done += len(lines)
+                ahead = self._decode(file, *scanned.pop(0), source) if scanned else None
+                if decoded is not None:
+                    yield from self._assemble(file, *decoded)
+                if ahead is None:
+                    return
+                decoded = ahead
+
+    def _scan(self, file: int, block: int, data: bytes, lines: list[bytes]) -> None:
+        """Each line's decoding shard (`shards`: every one), by its key's bytes: worked
+        out by one shard a block, in turn, and sent to the others."""
+        if block % self.shards != self.shard:
+            return
+        keys = LINE_KEY.findall(b"\n" + data)
+        if data.endswith(b"\n"):
+            keys.pop()
+        owners = bytearray(map(self.key_shards.__getitem__, keys))
+        every = self.shards
+        for n in itertools.compress(range(len(lines)), map(every.__eq__, owners)):
+            owners[n] = self._line_shard(lines[n])  # not placed by the pattern: closer
+        self.stash[("owners", self.shard, file, block)] = owners
+        for k, queue in enumerate(self.queues):
+            if k != self.shard:
+                queue.put((("owners", self.shard, file, block), owners))
 
     def _line_shard(self, line: bytes) -> int:
         """The shard that decodes a line its block's pattern did not place: its key's,
@@ -198,7 +228,7 @@ class _Shard:
         found = KEY.search(line)
         return self.shards if found is None else self.key_shards[found.group(1)]
 
-    def _decode(self, file: int, block: int, data: bytes, done: int, source: Source
+    def _decode(self, file: int, block: int, lines: list[bytes], done: int, source: Source
                 ) -> tuple[int, bytearray, list[Item]]:
         """Decode the block's lines this shard answers for; send the others theirs."""
         me, shards = self.shard, self.shards
@@ -208,13 +238,7 @@ class _Shard:
         default_kind, name = source.default_kind, source.name
         replay.file = file
         cache = self.sharder.cache
-        lines = data.split(b"\n")
-        keys = LINE_KEY.findall(b"\n" + data)
-        if data.endswith(b"\n"):
-            lines.pop()
-            keys.pop()
-        # each line's decoding shard (`shards`: every one), from its key's bytes
-        owners = bytearray(map(self.key_shards.__getitem__, keys))
+        owners: bytearray = self._receive("owners", block % shards, file, block)
         counts: dict[str, int] = {}
         mine: list[Item] = []
         # to each other shard: ticks (a ts is never negative), and in their place -1 - n
@@ -229,10 +253,6 @@ class _Shard:
         for n in itertools.compress(range(len(lines)), map({me, shards}.__contains__, owners)):
             line = lines[n]
             r = owners[n]
-            if r == shards:  # not placed by the pattern: every shard looks closer
-                r = owners[n] = self._line_shard(line)
-                if r != me and r != shards:
-                    continue
             event = None
             if line[:1] == b"{" and len(line) <= MAX_RECORD_BYTES:
                 try:  # Replay.decode's common case: one event object, checked in place
@@ -301,16 +321,15 @@ class _Shard:
         self.events.update(counts)
         for k, out in enumerate(outs):
             if k != me:
-                self.queues[k].put((me, file, block, out, specials[k]))
+                self.queues[k].put((("items", me, file, block), (out, specials[k])))
         return block, owners, mine
 
-    def _receive(self, source: int, file: int, block: int
-                 ) -> tuple[array[int], list[Item]]:
-        key = (source, file, block)
+    def _receive(self, what: str, source: int, file: int, block: int) -> Any:
+        key = (what, source, file, block)
         stash = self.stash
         while key not in stash:
-            shard, f, b, ticks, specials = self.queues[self.shard].get()
-            stash[(shard, f, b)] = ticks, specials
+            tag, message = self.queues[self.shard].get()
+            stash[tag] = message
         return stash.pop(key)
 
     def _assemble(self, file: int, block: int, owners: bytearray, mine: list[Item]
@@ -320,7 +339,8 @@ class _Shard:
         sources: list[Iterator[Item]] = []
         specials: list[list[Item]] = []
         for k in range(self.shards):
-            ticks, other = ([], []) if k == self.shard else self._receive(k, file, block)
+            ticks, other = ([], []) if k == self.shard else self._receive("items", k, file,
+                                                                          block)
             sources.append(own if k == self.shard else iter(ticks))
             specials.append(other)
         sources.append(own)
