@@ -11,16 +11,20 @@ input's order: its own events whole, the others' activity as a bare `ts` (a tick
 moves its clock exactly as the event would). A shard therefore fires each of its timers
 at the very clock and registry state one process would, and raises the same alerts.
 
-1. Read and decode: every shard reads every line itself, in blocks of BLOCK_LINES, and
+1. Read and decode: every shard reads every line itself, in blocks of BLOCK_BYTES, and
    decodes and checks only the lines it answers for (the slow part, spread over the
-   cores): those whose key, found in the line's bytes (`"vehicle_id":"…"`, payee_id,
-   case_id), is its own. A line without one (the registry, most broadcast kinds) every
-   shard decodes. Of each line it decoded, a shard sends each other shard what that one
-   needs (a queue per shard): the event's `ts` (a tick), nothing (a rejected line), or
-   the event whole (a kind every shard sees, or a key the bytes did not show as it
-   decodes). Correctness rests on the decoding alone; finding the key only spreads it.
-   A shard decodes one block ahead of its engine, so it waits only on a shard a block
-   behind.
+   cores): those whose key, as the line's bytes show it (`"vehicle_id":"…"`, payee_id,
+   case_id), is its own. The shards take turns, a block each, to place a block's lines
+   (one regex pass over the block) and send the placement to the others. A line without
+   a key (the registry, most broadcast kinds) every shard decodes. Of each line it
+   decoded, a shard sends each other shard what that one needs: the event's `ts` (a
+   tick), nothing (a rejected line), or the event whole (a kind every shard sees, or a
+   key the bytes did not show as it decodes): an array of ticks and the few others,
+   through a queue per shard. Correctness rests on the decoding alone; placing by the
+   bytes only spreads it. The blocks go through a pipeline (placed two blocks ahead,
+   decoded one ahead of the engine), each step sending before it waits, so a shard
+   waits only on one a block behind. A `.jsonl.gz` input is first unpacked, once, to a
+   temporary file.
 2. Run: each shard's engine takes its items in line order (files merged by `ts` as one
    process merges them); the same items, event or tick, at the same positions in every
    shard. Rejects are reported by the shard that decoded the line.
@@ -138,7 +142,7 @@ def _config() -> tuple[EngineConfig, Path]:
 # --- 1. read and decode ---------------------------------------------------------------
 
 
-class _Owners(dict[bytes, int]):
+class _KeyShards(dict[bytes, int]):
     """A key's shard by its bytes, cached; `every` for no key (b"")."""
 
     def __init__(self, sharder: Sharder, every: int) -> None:
@@ -175,7 +179,7 @@ class _Shard:
         self.shard, self.shards, self.queues = shard, shards, queues
         self.replay = _ShardReplay(config, config_dir)
         self.sharder = Sharder(shards)
-        self.key_shards = _Owners(self.sharder, shards)
+        self.key_shards = _KeyShards(self.sharder, shards)
         # messages by (what, from, file, block): "owners" (bytearray), "items" (ticks
         # and the other items)
         self.stash: dict[tuple[str, int, int, int], Any] = {}
@@ -250,6 +254,7 @@ class _Shard:
         def special(k: int, item: Item) -> None:
             outs[k].append(-1 - len(specials[k]))
             specials[k].append(item)
+
         for n in itertools.compress(range(len(lines)), map({me, shards}.__contains__, owners)):
             line = lines[n]
             r = owners[n]
@@ -489,6 +494,8 @@ def replay_parallel(
     tmp_root: Path | None = None,
 ) -> ReplayStats:
     """Replay `paths` over `workers` processes; the alerts and order of one process."""
+    if not 1 <= workers < 255:  # a line's shard is a byte, 255 meaning every shard
+        raise ValueError(f"--workers: {workers} is outside [1, 254]")
     stats = ReplayStats()
     start, began = time.perf_counter(), time.process_time()
     phases: list[list[float]] = []  # each phase's CPU time by process
