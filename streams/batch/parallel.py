@@ -494,7 +494,7 @@ def replay_parallel(
     tmp_root: Path | None = None,
 ) -> ReplayStats:
     """Replay `paths` over `workers` processes; the alerts and order of one process."""
-    if not 1 <= workers < 255:  # a line's shard is a byte, 255 meaning every shard
+    if not 1 <= workers < 255:  # a line's shard is a byte: 0..N, N meaning every shard
         raise ValueError(f"--workers: {workers} is outside [1, 254]")
     stats = ReplayStats()
     start, began = time.perf_counter(), time.process_time()
