@@ -53,7 +53,7 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -451,7 +451,7 @@ def _join(procs: list[BaseProcess], tmp: Path) -> None:
     try:
         while alive:
             for sentinel in wait(list(alive)):
-                n, p = alive.pop(sentinel)
+                n, p = alive.pop(cast(int, sentinel))  # a process sentinel: an fd
                 p.join()
                 if p.exitcode != 0:
                     error = tmp / f"error-{n}"
