@@ -3,6 +3,7 @@ chunking of the input, and shards by key as live partitions."""
 
 from __future__ import annotations
 
+import heapq
 import io
 from pathlib import Path
 
@@ -17,6 +18,19 @@ from streams.batch.replay import replay_files
 from streams.topics import partition_for
 
 UNTIL = "2026-10-31T00:00:00+08:00"
+
+
+def _by_ts(raw: bytes) -> list[tuple[int, bytes]]:
+    """A file's lines, each with its ts (a line without one: the line before's)."""
+    lines, ts = [], 0
+    for line in raw.splitlines():
+        try:
+            obj = orjson.loads(line)
+            ts = (obj[0] if isinstance(obj, list) else obj)["ts"]
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            pass
+        lines.append((ts, line))
+    return lines
 
 
 def _alerts(raw: bytes) -> list[dict[str, object]]:
@@ -85,7 +99,7 @@ def test_lines_of_any_spelling_in_tiny_blocks_give_one_process_results(
     config = load_config()
     t0 = ZONE.parse("2026-09-15T09:00:00+08:00")
     # lines keyed V1 in their bytes and `other` (a shard of its own) as decoded: its only
-    # fixes, and it refuels
+    # fixes, and it refuels; so does V11, whose only fixes are the second of a batch
     first, other = "V1", next(f"V{v}" for v in range(20, 99)
                               if partition_for(f"V{v}", 3) != partition_for("V1", 3))
 
@@ -102,28 +116,40 @@ def test_lines_of_any_spelling_in_tiny_blocks_give_one_process_results(
             orjson.dumps(fix(first, i))[:-1] + b',"vehicle_id":"' + other.encode() + b'"}',
             b'{"vehicle_id": "V7", "kind": "gps", "ts": %d, "lat": 41.8, "lon": 123.4}'
             % (t0 + i * 60_000 + 1),
-            orjson.dumps([fix("V8", i), fix("V9", i), {"kind": "gps", "vehicle_id": "V8"}]),
+            orjson.dumps([fix("V8", i), fix("V11", i), {"kind": "gps", "vehicle_id": "V8"}]),
             b"", b"not json", orjson.dumps({**fix("V10", i), "lat": 999.0}),
         ]
     odd.write_bytes(b"\n".join(odd_lines))  # and no newline at the end
-    fuel.write_bytes(b"".join(orjson.dumps({"txn_id": f"T{v}", "card_id": f"C{v}",
+    fuel.write_bytes(b"".join(orjson.dumps({"kind": "fuel", "txn_id": f"T{v}",
+                                            "card_id": f"C{v}",
                                             "vehicle_id": f"V{v}", "ts": t0 + 90 * 60_000,
                                             "liters": 40, "amount_cny": 300,
                                             "station_id": "S", "station_lat": 41.9,
                                             "station_lon": 123.6}) + b"\n"
-                              for v in [*range(6), int(other[1:])]))
+                              for v in [*range(6), 11, int(other[1:])]))
     paths = [gps, odd, fuel]
     out, dlq = io.BytesIO(), io.BytesIO()
     one = replay_files(paths, out, dlq=dlq, config=config)
     monkeypatch.setattr(parallel, "BLOCK_BYTES", 700)  # a few lines a block
     out3, dlq3 = io.BytesIO(), io.BytesIO()
     three = parallel.replay_parallel(paths, out3, 3, config, dlq=dlq3)
-    assert {(a["detector"], a["entity"]["id"]) for a in _alerts(out.getvalue())} >= {
-        ("card_vehicle_mismatch", other), ("refuel_without_trip", other)}
+    refuels = {("refuel_without_trip", other), ("refuel_without_trip", "V11")}
+    assert {(a["detector"], a["entity"]["id"]) for a in _alerts(out.getvalue())} >= refuels
     assert _alerts(out3.getvalue()) == _alerts(out.getvalue())
     assert dlq3.getvalue() == dlq.getvalue() and dlq.getvalue().count(b"\n") == 3 * 67
     assert three.events == one.events and three.events["gps"] == 6 * 200 + 67 * 4
     assert three.rejects == one.rejects
+    # the same lines as one file, merged by ts (a shard's loop over one file is its own)
+    single = tmp_path / "all.jsonl"
+    merged = heapq.merge(*(_by_ts(p.read_bytes()) for p in paths), key=lambda t: t[0])
+    single.write_bytes(b"\n".join(line for _, line in merged))
+    out, dlq, out3, dlq3 = io.BytesIO(), io.BytesIO(), io.BytesIO(), io.BytesIO()
+    one = replay_files([single], out, dlq=dlq, config=config)
+    three = parallel.replay_parallel([single], out3, 3, config, dlq=dlq3)
+    assert _alerts(out3.getvalue()) == _alerts(out.getvalue())
+    assert {(a["detector"], a["entity"]["id"]) for a in _alerts(out.getvalue())} >= refuels
+    assert dlq3.getvalue() == dlq.getvalue() and dlq.getvalue().count(b"\n") == 3 * 67
+    assert three.events == one.events and three.rejects == one.rejects
 
 
 def test_a_failing_shard_stops_the_run_with_its_error(
