@@ -77,7 +77,6 @@ KEY = re.compile(rb'"(?:vehicle_id|payee_id|case_id)"\s*:\s*"([^"\\]*)"')
 Tag = tuple[Any, ...]
 # What a shard takes from one line: an event, a tick (its ts), None, or a list of these.
 Item = Any
-Block = tuple[bytearray, list[Iterator[Item]], list[list[Item]]]
 
 
 class Sharder:
@@ -187,29 +186,10 @@ class _Shard:
         self.events: Counter[str] = Counter()
 
     def items(self, file: int, source: Source) -> Iterator[Item]:
-        """This shard's items of one file, in line order: one per good event."""
-        for owners, sources, specials in self.blocks(file, source):
-            for r in owners:
-                item = next(sources[r])
-                if type(item) is int:
-                    if item >= 0:
-                        yield item
-                        continue
-                    item = specials[r][-1 - item]
-                if item is None:
-                    continue
-                if type(item) is list:
-                    yield from item
-                else:
-                    yield item
+        """This shard's items of one file, in line order: one per good event.
 
-    def blocks(self, file: int, source: Source) -> Iterator[Block]:
-        """Each block of one file as its lines' decoding shards, and by decoding shard
-        (the last one: every shard) an iterator over its lines' items (each an event,
-        a tick, -1 - n for the n-th of that shard's other items, None, or a list).
-
-        A pipeline: block k+2 read and (by its scanner) placed, k+1 decoded, k given
-        out; each step sends what the others need before it waits on theirs."""
+        A pipeline of blocks: block k+2 read and (by its scanner) placed, k+1 decoded,
+        k assembled; each step sends what the others need before it waits on theirs."""
         with open(source.path, "rb") as f:
             blocks = enumerate(_blocks(f))
             scanned: list[tuple[int, list[bytes], int]] = []
@@ -224,7 +204,7 @@ class _Shard:
                     done += len(lines)
                 ahead = self._decode(file, *scanned.pop(0), source) if scanned else None
                 if decoded is not None:
-                    yield self._assemble(file, *decoded)
+                    yield from self._assemble(file, *decoded)
                 if ahead is None:
                     return
                 decoded = ahead
@@ -358,7 +338,7 @@ class _Shard:
         return stash.pop(key)
 
     def _assemble(self, file: int, block: int, owners: bytearray, mine: list[Item]
-                  ) -> Block:
+                  ) -> Iterator[Item]:
         own = iter(mine)
         # by decoding shard (the last one: every shard): where its lines' items are
         sources: list[Iterator[Item]] = []
@@ -369,7 +349,19 @@ class _Shard:
             sources.append(own if k == self.shard else iter(ticks))
             specials.append(other)
         sources.append(own)
-        return owners, sources, specials
+        for r in owners:
+            item = next(sources[r])
+            if type(item) is int:
+                if item >= 0:
+                    yield item
+                    continue
+                item = specials[r][-1 - item]
+            if item is None:
+                continue
+            if type(item) is list:
+                yield from item
+            else:
+                yield item
 
 
 # --- 2. run ---------------------------------------------------------------------------
@@ -410,51 +402,22 @@ def _run_shard(shard: int, shards: int, sources: list[Source], queues: list[Queu
                 out.append(((step, 1, due, i, key, r), orjson.dumps(alert)))
         log.clear()
 
+    streams = [reader.items(n, source) for n, source in enumerate(sources)]
+    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_ts)
     step = 0
-    if len(sources) == 1:  # the loop below over one file's blocks, without a generator
-        for owners, items, specials in reader.blocks(0, sources[0]):
-            for r in owners:
-                item = next(items[r])
-                if type(item) is int:
-                    if item >= 0:
-                        step += 1
-                        max_ts = engine.max_ts
-                        if max_ts is not None and item <= max_ts:
-                            continue  # the clock stays: nothing falls due
-                        alerts = engine.see_ts(item)
-                        if alerts or log:
-                            keep(step, alerts)
-                        continue
-                    item = specials[r][-1 - item]
-                if item is None:
-                    continue
-                for event in item if type(item) is list else (item,):
-                    step += 1
-                    if type(event) is int:
-                        if engine.max_ts is not None and event <= engine.max_ts:
-                            continue
-                        alerts = engine.see_ts(event)
-                    else:
-                        engine.owns = must_own if event["kind"] in SHARDED else owns
-                        alerts = engine.process(event)
-                    if alerts or log:
-                        keep(step, alerts)
-    else:  # several files merged by ts, as one process merges them
-        merged = heapq.merge(*(reader.items(n, source) for n, source in enumerate(sources)),
-                             key=_ts)
-        for step, item in enumerate(merged, 1):
-            if type(item) is int:
-                if engine.max_ts is not None and item <= engine.max_ts:
-                    continue  # the clock stays: nothing falls due
-                alerts = engine.see_ts(item)
-            elif item["kind"] in SHARDED:
-                engine.owns = must_own
-                alerts = engine.process(item)
-            else:
-                engine.owns = owns
-                alerts = engine.process(item)
-            if alerts or log:
-                keep(step, alerts)
+    for step, item in enumerate(merged, 1):
+        if type(item) is int:
+            if engine.max_ts is not None and item <= engine.max_ts:
+                continue  # the clock stays: nothing falls due
+            alerts = engine.see_ts(item)
+        elif item["kind"] in SHARDED:
+            engine.owns = must_own
+            alerts = engine.process(item)
+        else:
+            engine.owns = owns
+            alerts = engine.process(item)
+        if alerts or log:
+            keep(step, alerts)
     end = until_ms if until_ms is not None else engine.max_ts
     if end is not None:
         keep(step + 1, engine.advance_to(end))
