@@ -139,7 +139,7 @@ def test_lines_of_any_spelling_in_tiny_blocks_give_one_process_results(
     assert dlq3.getvalue() == dlq.getvalue() and dlq.getvalue().count(b"\n") == 3 * 67
     assert three.events == one.events and three.events["gps"] == 6 * 200 + 67 * 4
     assert three.rejects == one.rejects
-    # the same lines as one file, merged by ts (a shard's loop over one file is its own)
+    # the same lines as one file, merged by ts
     single = tmp_path / "all.jsonl"
     merged = heapq.merge(*(_by_ts(p.read_bytes()) for p in paths), key=lambda t: t[0])
     single.write_bytes(b"\n".join(line for _, line in merged))
