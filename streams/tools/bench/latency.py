@@ -37,6 +37,7 @@ from streams.tools.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, 
 from streams.topics import ALL_TOPICS
 
 ROOT = Path(__file__).resolve().parents[3]
+PARTITIONS = 4
 
 REFERENCE_PIPE = '''
 import asyncio, sys, orjson
@@ -62,37 +63,31 @@ asyncio.run(main(*sys.argv[1:]))
 
 
 class LoadProducer:
-    """The load's producer: librdkafka (confluent-kafka), as gateways in C, Go or Java are.
+    """The load's producer: kafka-python, one record a send, no linger.
 
-    kafka-python spends about 130 µs of Python a record: at 5k records/s it took two thirds
-    of one of this machine's two cores from the worker and the broker it measures. A
-    gateway runs on its own machine; librdkafka sends the same records, one event each, for
-    a few per cent of a core. Its `linger.ms` is librdkafka's default, 5 ms, and counts in
-    every latency measured (a record's clock starts before `produce`).
+    It costs the bench process most of a core at 5k records/s, taken from the worker and
+    the broker it measures (the reference pipe runs through the same load). librdkafka
+    (confluent-kafka, 5 ms linger) cost a quarter of a core, but the embedded broker then
+    took 88 % of one to serve it beside the worker (45 % with kafka-python) and acks
+    slowed to 0.1-0.4 s: worse for everything measured, so not used.
     """
 
     def __init__(self, bootstrap: str) -> None:
-        from confluent_kafka import Producer
+        from kafka import KafkaProducer
 
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
-                                  "acks": "all", "partitioner": "murmur2_random",
-                                  "socket.nagle.disable": True})
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
 
     def send(self, topic: str, key: bytes, value: bytes,
              on_ack: Callable[[], object] | None = None) -> None:
-        callback = None if on_ack is None else (lambda err, _msg: err or on_ack())
-        while True:
-            try:
-                self.producer.produce(topic, value, key, on_delivery=callback)
-                return
-            except BufferError:  # librdkafka's queue is full: let it send
-                self.producer.poll(0.01)
-
-    def poll(self) -> None:
-        self.producer.poll(0)
+        future = self.producer.send(topic, key=key, value=value)
+        if on_ack is not None:
+            future.add_callback(lambda _meta: on_ack())
 
     def flush(self) -> None:
         self.producer.flush()
+
+    def close(self) -> None:
+        self.producer.close()
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -128,7 +123,7 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
     tmp = Path(tempfile.mkdtemp(prefix="latency-", dir=tmp))  # no state from an earlier run
     app_id = f"bench-latency-{rate:.0f}-{gps_batch}"
     with EmbeddedKafka() as kafka, EmbeddedRedis() as redis_server:
-        create_topics(kafka.bootstrap, [f"sunlight.{t}" for t in ALL_TOPICS], 4)
+        create_topics(kafka.bootstrap, [f"sunlight.{t}" for t in ALL_TOPICS], PARTITIONS)
         producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=0)
         for v in range(vehicles):
             vid = f"L-{v:05d}"
@@ -173,10 +168,13 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
 
         threading.Thread(target=listen, daemon=True).start()
         try:
-            # warm up: the worker has joined and processes input, the pipe is reading
             deadline = time.monotonic() + 180
             warm = 0
-            while (metric(port, "sunlight_events_total") < 1 or not ready.exists()) \
+            # warm up: the worker has joined, read the registry to its end (before that it
+            # holds every fill), built its partitions and processes input; the pipe reads
+            while (metric(port, "sunlight_events_total") < 1 or not ready.exists()
+                   or metric(port, "sunlight_registry_caught_up") < 1
+                   or metric(port, "sunlight_restores_total") < PARTITIONS) \
                     and time.monotonic() < deadline:
                 load.send("sunlight.gps", b"L-00000", orjson.dumps(
                     {"vehicle_id": "L-00000", "ts": int(time.time() * 1000) - 60_000 + warm,
@@ -189,7 +187,6 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
             for i in range(n):
                 due = start + i / rate
                 while (now := time.perf_counter()) < due:
-                    load.poll()
                     time.sleep(min(0.001, due - now))
                 now_ms = int(time.time() * 1000)
                 if i % 20 == 0:  # every 20th event: a fill larger than the tank
@@ -221,6 +218,7 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
             for proc in (worker, pipe):
                 os.killpg(proc.pid, 9)
                 proc.wait()
+            load.close()
     out: dict[str, Any] = {"rate": rate, "seconds": seconds, "gps_batch": gps_batch,
                            "vehicles": vehicles, "fills": len(sent),
                            "producer_behind_s": behind}
