@@ -58,9 +58,7 @@ from typing import IO, Any, cast
 import orjson
 
 from detectors.config import DEFAULT_CONFIG_DIR, EngineConfig
-from detectors.engine import CHECKED_KINDS
-from detectors.events import MAX_RECORD_BYTES, Rejected, validate
-from detectors.gps_fast import gps_fast
+from detectors.events import Rejected
 from streams.batch import gctune
 from streams.batch.replay import Replay, ReplayStats, kind_from_name
 from streams.topics import partition_for
@@ -236,10 +234,9 @@ class _Shard:
                 ) -> tuple[int, bytearray, list[Item]]:
         """Decode the block's lines this shard answers for; send the others theirs."""
         me, shards = self.shard, self.shards
-        replay, zone, check, loads = (self.replay, self.replay.zone, self.replay.engine.check,
-                                      orjson.loads)
-        fast = None if "gps" in CHECKED_KINDS else gps_fast  # as Replay.decode
+        replay = self.replay
         default_kind, name = source.default_kind, source.name
+        quick = replay.quick_decoder(default_kind)
         replay.file = file
         cache = self.sharder.cache
         owners: bytearray = self._receive("owners", block % shards, file, block)
@@ -258,16 +255,7 @@ class _Shard:
         for n in itertools.compress(range(len(lines)), map({me, shards}.__contains__, owners)):
             line = lines[n]
             r = owners[n]
-            event = None
-            if line[:1] == b"{" and len(line) <= MAX_RECORD_BYTES:
-                try:  # Replay.decode's common case: one event object, checked in place
-                    obj = loads(line)
-                    event = None if fast is None else fast(obj, zone, default_kind)
-                    if event is None:
-                        event = validate(obj, zone, default_kind)
-                        check(event)
-                except (Rejected, orjson.JSONDecodeError):
-                    event = None
+            event = quick(line)  # Replay.decode's common case
             if event is not None:
                 kind = event["kind"]
                 key_field = SHARDED.get(kind)

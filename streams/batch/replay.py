@@ -128,30 +128,40 @@ class Replay:
         raw_file: IO[bytes] | None = None,
     ) -> Iterator[Event]:
         """Good events of these lines (numbered from 1), in order; rejects go to the DLQ."""
-        zone, check, loads, progress = self.zone, self.engine.check, orjson.loads, self._progress
-        fast = None if "gps" in CHECKED_KINDS else gps_fast  # the engine has no GPS rule
+        quick, progress = self.quick_decoder(default_kind), self._progress
         line_no = 0
         for line in lines:
             line_no += 1
             if progress is not None and raw_file is not None and not line_no & 4095:
                 progress.update(raw_file.tell() - progress.n)
-            # The common case, one event object: parsed and checked once, in place
-            # (orjson takes the line's own newline as whitespace); a plain GPS fix in one
-            # call. Anything else, or anything that fails, takes the full path below,
-            # which names the reason.
-            if line[:1] == b"{" and len(line) <= MAX_RECORD_BYTES:
-                try:
-                    obj = loads(line)
-                    event = None if fast is None else fast(obj, zone, default_kind)
-                    if event is None:
-                        event = validate(obj, zone, default_kind)
-                        check(event)
-                except (Rejected, orjson.JSONDecodeError):
-                    pass
-                else:
-                    yield event
-                    continue
+            event = quick(line)
+            if event is not None:
+                yield event
+                continue
             yield from self._slow(line, line_no, source, default_kind)
+
+    def quick_decoder(self, default_kind: str | None) -> Callable[[bytes], Event | None]:
+        """The common case of a line, one event object, parsed and checked once, in place
+        (orjson takes the line's own newline as whitespace; a plain GPS fix in one call).
+        None for anything else or anything that fails: the full path (`_slow`) then names
+        the reason."""
+        zone, check, loads = self.zone, self.engine.check, orjson.loads
+        fast = None if "gps" in CHECKED_KINDS else gps_fast  # the engine has no GPS rule
+
+        def quick(line: bytes) -> Event | None:
+            if line[:1] != b"{" or len(line) > MAX_RECORD_BYTES:
+                return None
+            try:
+                obj = loads(line)
+                event = None if fast is None else fast(obj, zone, default_kind)
+                if event is None:
+                    event = validate(obj, zone, default_kind)
+                    check(event)
+            except (Rejected, orjson.JSONDecodeError):
+                return None
+            return event
+
+        return quick
 
     def _slow(self, line: bytes, line_no: int, source: str, default_kind: str | None
               ) -> Iterator[Event]:
