@@ -22,7 +22,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _worker(args: argparse.Namespace) -> int:
     from streams.kafka_options import aiokafka_options, kafka_python_options
     from streams.live.app import create_app
-    from streams.live.membership import MEMBER_FILE, leave_previous
+    from streams.live.membership import leave_previous, member_path
     from streams.live.worker import Worker
     from streams.tools.embedded import create_topics
     from streams.topics import ALL_TOPICS, topic_configs
@@ -39,8 +39,7 @@ def _worker(args: argparse.Namespace) -> int:
     try:
         loop.run_until_complete(leave_previous(
             settings.kafka_bootstrap, settings.app_id,
-            Path(settings.data_dir) / settings.app_id / MEMBER_FILE,
-            **aiokafka_options(settings)))
+            member_path(settings.data_dir, settings.app_id), **aiokafka_options(settings)))
     finally:
         loop.close()
     app = create_app(settings)

@@ -38,7 +38,7 @@ from streams.live.batch import fold_records, horizon_from
 from streams.live.engine import MAX_FETCH_BYTES, PRODUCE_MARGIN_MS, LiveEngine
 from streams.live.feeds import FRESH_POLL_MS
 from streams.live.intake import Batch, GroupIntake
-from streams.live.membership import MEMBER_FILE, remember
+from streams.live.membership import member_path, remember
 from streams.settings import Settings
 from streams.topics import BROADCAST_TOPICS, ENGINE_TOPICS
 
@@ -286,9 +286,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
                 and tp.topic.removeprefix(prefix) in ENGINE_TOPICS}
         live.keep_only(ours)
         coordinator = getattr(aiokafka_consumer(app), "_coordinator", None)
-        member_file = Path(settings.data_dir) / settings.app_id / MEMBER_FILE
         with contextlib.suppress(OSError):  # only a faster restart after a kill is at stake
-            remember(member_file, getattr(coordinator, "member_id", "") or "")
+            remember(member_path(settings.data_dir, settings.app_id),
+                     getattr(coordinator, "member_id", "") or "")
 
         async def warm() -> None:  # rebuild now, not on the partition's first record
             await ready.wait()

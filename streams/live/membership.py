@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 MEMBER_FILE = "member_id"
 
 
+def member_path(data_dir: str | Path, app_id: str) -> Path:
+    """Where a worker of `app_id` writes its member id: its own data directory."""
+    return Path(data_dir) / app_id / MEMBER_FILE
+
+
 def remember(path: Path, member_id: str) -> None:
     """Write the member id (whole or not at all: a rename over the old file)."""
     if not member_id:

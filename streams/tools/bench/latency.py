@@ -12,6 +12,12 @@ publishes each fill's id to Redis at once (the broker, the producer and this mac
 share of the CPU, with no engine at all). The embedded broker (Tansu) does not answer a
 waiting fetch when a record arrives: it looks again after half the wait, then half the
 rest (Apache Kafka answers at once), so a fetch wait W adds up to W/2 to each hop.
+
+The load comes from kafka-python, a record a send, no linger: most of a core at 5k
+records/s, taken from the worker and the broker it measures. librdkafka (confluent-kafka,
+5 ms linger) cost a quarter of a core, but the embedded broker then took 88 % of one to
+serve it beside the worker (45 % with kafka-python) and acks slowed to 0.1-0.4 s: worse
+for everything measured, so not used.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,12 +48,12 @@ REFERENCE_PIPE = '''
 import asyncio, sys, orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
-async def main(boot, url, ready, wait_ms):
+async def main(boot, url, ready, wait_ms, partitions):
     red = aioredis.Redis.from_url(url)
     consumer = AIOKafkaConsumer(bootstrap_servers=boot, enable_auto_commit=False,
                                 fetch_max_wait_ms=int(wait_ms))
     await consumer.start()
-    tps = [TopicPartition("sunlight.fuel", p) for p in range(4)]
+    tps = [TopicPartition("sunlight.fuel", p) for p in range(int(partitions))]
     consumer.assign(tps)
     await consumer.seek_to_end(*tps)
     for tp in tps:
@@ -60,34 +65,6 @@ async def main(boot, url, ready, wait_ms):
                 await red.publish("bench:reference", orjson.loads(r.value)["txn_id"])
 asyncio.run(main(*sys.argv[1:]))
 '''
-
-
-class LoadProducer:
-    """The load's producer: kafka-python, one record a send, no linger.
-
-    It costs the bench process most of a core at 5k records/s, taken from the worker and
-    the broker it measures (the reference pipe runs through the same load). librdkafka
-    (confluent-kafka, 5 ms linger) cost a quarter of a core, but the embedded broker then
-    took 88 % of one to serve it beside the worker (45 % with kafka-python) and acks
-    slowed to 0.1-0.4 s: worse for everything measured, so not used.
-    """
-
-    def __init__(self, bootstrap: str) -> None:
-        from kafka import KafkaProducer
-
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
-
-    def send(self, topic: str, key: bytes, value: bytes,
-             on_ack: Callable[[], object] | None = None) -> None:
-        future = self.producer.send(topic, key=key, value=value)
-        if on_ack is not None:
-            future.add_callback(lambda _meta: on_ack())
-
-    def flush(self) -> None:
-        self.producer.flush()
-
-    def close(self) -> None:
-        self.producer.close()
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -133,12 +110,11 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
             producer.send("sunlight.registry", key=f"C-{v:05d}".encode(), value=orjson.dumps(
                 {"kind": "card", "card_id": f"C-{v:05d}", "vehicle_id": vid, "ts": 0}))
         producer.flush()
-        producer.close()
-        load = LoadProducer(kafka.bootstrap)
         worker, port = start_worker(kafka.bootstrap, redis_server.url, app_id, tmp)
         ready = tmp / f"{app_id}.reference-ready"
         pipe = subprocess.Popen([sys.executable, "-c", REFERENCE_PIPE, kafka.bootstrap,
-                                 redis_server.url, str(ready), str(fuel_wait_ms)], cwd=ROOT,
+                                 redis_server.url, str(ready), str(fuel_wait_ms), str(PARTITIONS)],
+                                cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         sent: dict[str, float] = {}
@@ -176,10 +152,10 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
                    or metric(port, "sunlight_registry_caught_up") < 1
                    or metric(port, "sunlight_restores_total") < PARTITIONS) \
                     and time.monotonic() < deadline:
-                load.send("sunlight.gps", b"L-00000", orjson.dumps(
+                producer.send("sunlight.gps", key=b"L-00000", value=orjson.dumps(
                     {"vehicle_id": "L-00000", "ts": int(time.time() * 1000) - 60_000 + warm,
                      "lat": 41.8, "lon": 123.4}))
-                load.flush()
+                producer.flush()
                 warm += 1
                 time.sleep(0.2)
             n = int(rate * seconds)
@@ -194,22 +170,25 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
                     txn = f"TX-{i:07d}"
                     sent[txn] = time.perf_counter()
                     wall_sent[txn] = now_ms
-                    load.send("sunlight.fuel", card.encode(), orjson.dumps(
+                    future = producer.send("sunlight.fuel", key=card.encode(),
+                                           value=orjson.dumps(
                         {"txn_id": txn, "card_id": card, "ts": now_ms, "liters": 80,
-                         "amount_cny": 600, "station_id": "S"}),
-                        lambda t=txn: acked.setdefault(t, time.perf_counter()))
+                         "amount_cny": 600, "station_id": "S"}))
+                    future.add_callback(lambda _m, t=txn: acked.setdefault(t, time.perf_counter()))
                     continue
                 v = i % vehicles
                 fix = {"vehicle_id": f"L-{v:05d}", "ts": now_ms, "lat": 41.8 + v / 1e5,
                        "lon": 123.4}
                 if gps_batch <= 1:
-                    load.send("sunlight.gps", f"L-{v:05d}".encode(), orjson.dumps(fix))
+                    producer.send("sunlight.gps", key=f"L-{v:05d}".encode(),
+                                  value=orjson.dumps(fix))
                 else:
                     pending_gps.append(fix)
                     if len(pending_gps) >= gps_batch:
-                        load.send("sunlight.gps", b"gateway", orjson.dumps(pending_gps))
+                        producer.send("sunlight.gps", key=b"gateway",
+                                      value=orjson.dumps(pending_gps))
                         pending_gps.clear()
-            load.flush()
+            producer.flush()
             behind = (time.perf_counter() - start) - seconds  # the producer's own lag
             deadline = time.monotonic() + 30
             while len(got["worker"]) < len(sent) and time.monotonic() < deadline:
@@ -218,7 +197,7 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
             for proc in (worker, pipe):
                 os.killpg(proc.pid, 9)
                 proc.wait()
-            load.close()
+            producer.close()
     out: dict[str, Any] = {"rate": rate, "seconds": seconds, "gps_batch": gps_batch,
                            "vehicles": vehicles, "fills": len(sent),
                            "producer_behind_s": behind}
