@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # fixes 1,500 ms). The fuel and invoice feeds wait `FEED_FETCH_WAIT_MS` (on-arrival
     # alerts), the registry 10 ms (it gates fuel).
     fetch_max_wait_ms: int = Field(100, ge=1, le=1500)
+    # A fuel transaction is checked against the registry as the broker had it when the
+    # transaction arrived, or this long after its CreateTime if that is later: a fact
+    # stamped just before the transaction by another producer, sent at the same moment,
+    # still counts (see README, "fuel is broadcast").
+    registry_grace_ms: int = Field(20, ge=0, le=60_000)
     group_timeout_s: float = 6.0  # Tansu joins a group only after the rebalance timeout
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None

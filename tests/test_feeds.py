@@ -5,6 +5,7 @@ and shown as down meanwhile, and watermarks come from fetch responses."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -121,3 +122,73 @@ def test_watermarks_count_every_record(kafka_bootstrap: str) -> None:
         assert marks == {TopicPartition(topic, 0): (0, 10), TopicPartition(topic, 1): (0, 0)}
 
     asyncio.run(run())
+
+
+@pytest.mark.timeout(120)
+def test_ends_are_the_brokers_ends_now(kafka_bootstrap: str) -> None:
+    """The probe's ends count every acknowledged record, batches of many included (Tansu's
+    ListOffsets would give a batch's base offset + 1)."""
+    topic = f"feed-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_bootstrap, [topic], 2)
+
+    async def run() -> None:
+        async def handler(records: list[ConsumerRecord[bytes, bytes]]) -> None:
+            return None
+
+        feed = BroadcastFeed(kafka_bootstrap, topic, handler, asyncio.Lock())
+        await feed.start()
+        try:
+            assert await feed.ends() == {0: 0, 1: 0}
+            await produce(kafka_bootstrap, topic, [b"%d" % i for i in range(7)])
+            assert await feed.ends() == {0: 7, 1: 0}
+        finally:
+            await feed.stop()
+
+    asyncio.run(run())
+
+
+@pytest.mark.timeout(120)
+def test_the_hold_ends_only_once_what_the_broker_had_is_handled(kafka_bootstrap: str) -> None:
+    """A record acknowledged before `complete_to` is called has been handled when it
+    returns: every time, with the feed's reader in any phase of its waiting fetch. And a
+    CreateTime ahead of the clock holds until the clock passes it plus the grace."""
+    topic = f"feed-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_bootstrap, [topic], 2)
+
+    async def run() -> None:
+        handled: list[bytes] = []
+
+        async def handler(records: list[ConsumerRecord[bytes, bytes]]) -> None:
+            await asyncio.sleep(0.005)  # a registry batch takes a moment to apply
+            handled.extend(r.value or b"" for r in records)
+
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        feed = BroadcastFeed(kafka_bootstrap, topic, handler, asyncio.Lock())
+        await feed.start()
+        try:
+            for i in range(40):
+                value = b"fact-%d" % i
+                await (await producer.send(topic, value, partition=i % 2))
+                await feed.complete_to(int(time.time() * 1000) - 60_000, grace_ms=0)
+                assert value in handled, (i, handled[-3:])
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            ahead = int(time.time() * 1000) + 300
+            await feed.complete_to(ahead, grace_ms=200)
+            assert time.time() * 1000 >= ahead + 200
+            assert loop.time() - started >= 0.45
+        finally:
+            await feed.stop()
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def test_the_registry_grace_is_a_setting() -> None:
+    from streams.settings import load_settings
+
+    assert load_settings(environ={}).registry_grace_ms == 20  # the README's promise
+    assert load_settings(environ={"SUNLIGHT_REGISTRY_GRACE_MS": "5"}).registry_grace_ms == 5
+    with pytest.raises(Exception, match="registry_grace_ms"):
+        load_settings(environ={"SUNLIGHT_REGISTRY_GRACE_MS": "-1"})

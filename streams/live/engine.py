@@ -534,15 +534,15 @@ class LiveEngine:
         await self._deliver(records, "invoices")
 
     async def _on_fuel(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        # A binding (or revocation) the broker had before the fuel must be known before we
-        # key by it and check it (see `BroadcastFeed.complete_to`). However long it takes:
-        # a check against partial facts could not be taken back.
+        # A binding (or revocation) the broker had before the fuel, or within the grace
+        # after the fuel's CreateTime, must be known before we key by it and check it (see
+        # `BroadcastFeed.complete_to`). However long it takes: a check against partial
+        # facts could not be taken back.
         holding = self.metrics.feed_holding.labels(topic=self.fuel_feed.topic)
         holding.set(1)
         try:
-            arrived = self.fuel_feed.received_ms(records)
             waited = await self.registry_feed.complete_to(max(r.timestamp for r in records),
-                                                          arrived_ms=arrived)
+                                                          self.settings.registry_grace_ms)
         finally:
             holding.set(0)
         if waited:

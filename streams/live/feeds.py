@@ -19,6 +19,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import for_code
+from aiokafka.protocol.fetch import FetchRequest
 
 
 def fingerprint(produced_ms: int, value: bytes) -> str:
@@ -33,8 +36,8 @@ FRESH_POLL_MS = 3000
 # quiet topic (the embedded broker, Tansu, does not answer a waiting fetch when a record
 # arrives; it looks again after half the wait, then half the rest); ~4% of a core idle.
 FEED_FETCH_WAIT_MS = 25
-# A fetch's round trip, over its wait on the broker (see `complete_to`).
-POLL_MARGIN_MS = 20
+# How long a probe of the broker's ends waits there (see `BroadcastFeed.ends`).
+PROBE_WAIT_MS = 1
 FETCH_BYTES = 16 * 1024 * 1024  # over any record the broker takes: a record never stalls us
 Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 
@@ -58,6 +61,7 @@ class BroadcastFeed:
         # Where to begin (a checkpoint's positions, checked); the beginning elsewhere.
         self.start_at: dict[int, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
+        self._probe: AIOKafkaClient | None = None  # asks for the ends (see `ends`)
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
         self.errors = 0  # failed fetches and records that failed alone
@@ -97,6 +101,8 @@ class BroadcastFeed:
                 await self._task
         if self._consumer is not None:
             await self._consumer.stop()
+        if self._probe is not None:
+            await self._probe.close()
 
     async def _run(self) -> None:
         """Read the topic for ever. A failing fetch is retried with backoff (counted, the
@@ -168,18 +174,6 @@ class BroadcastFeed:
                 return False
         return True
 
-    def received_ms(self, records: list[ConsumerRecord[bytes, bytes]]) -> float:
-        """When the fetch answers that brought `records` were taken in (wall ms), or a
-        later time: each partition's last answer, which is at or after its records'."""
-        if self._consumer is None:
-            return time.time() * 1000
-        parts = {r.partition for r in records}
-        stamps = [self._consumer.last_poll_timestamp(TopicPartition(self.topic, p))
-                  for p in parts]
-        if not stamps or not all(stamps):
-            return time.time() * 1000
-        return float(max(stamps))
-
     def complete_until(self) -> float:
         """A CreateTime (ms) up to which every record of the topic has been handled."""
         if self._consumer is None:
@@ -196,56 +190,82 @@ class BroadcastFeed:
                 until = min(until, float(self.last_produced.get(p, 0)) - 1)
         return until
 
-    async def complete_to(self, produced_ms: int, arrived_ms: float | None = None,
-                          warn_every_s: float = 5.0) -> float:
-        """Wait until every record produced (CreateTime) up to `produced_ms` is handled,
-        and, given `arrived_ms` (wall ms), every record the broker had by then; however
-        long that takes (a warning every `warn_every_s`); returns the seconds waited.
+    async def ends(self) -> dict[int, int]:
+        """The end offset (high watermark) the broker has now for each partition.
 
-        The second is exact whatever the clocks and the load: aiokafka asks for a partition
-        again only once it has processed the previous answer, so the answer after one
-        processed at or after `arrived_ms` was asked for after it. An answer's own time is
-        when it was processed, which a loaded worker may do long after the broker wrote
-        it: that alone let a fuel transaction miss a revocation the broker had.
+        A fetch that takes no records, on a connection of its own (the reader's waiting
+        fetch would queue it). It waits 1 ms on the broker: Tansu answers a fetch with no
+        wait with no partitions at all, and Apache Kafka answers at once either way.
+        """
+        if self._probe is None:
+            self._probe = AIOKafkaClient(bootstrap_servers=self.bootstrap, **self.kafka)
+            await self._probe.bootstrap()
+        client = self._probe
+        by_node: dict[int, list[tuple[int, int, int]]] = {}
+        for p, pos in self.positions.items():
+            node = client.cluster.leader_for_partition(TopicPartition(self.topic, p))
+            if node is None or node < 0:
+                await client.force_metadata_update()
+                raise LookupError(f"{self.topic}[{p}] has no leader yet")
+            by_node.setdefault(node, []).append((p, pos, 0))
+        found: dict[int, int] = {}
+        for node, parts in by_node.items():
+            response = await client.send(node, FetchRequest(PROBE_WAIT_MS, 0, 0, 0,
+                                                            [(self.topic, parts)]))
+            for _topic, partitions in response.topics:
+                for p, error_code, high, *_rest in partitions:
+                    if error_code:
+                        raise for_code(error_code)(f"{self.topic}[{p}]")
+                    found[p] = high
+        missing = sorted(set(self.positions) - set(found))
+        if missing:
+            raise LookupError(f"{self.topic}: no end offset for partitions {missing}")
+        return found
+
+    async def complete_to(self, produced_ms: int, grace_ms: float,
+                          warn_every_s: float = 5.0) -> float:
+        """Wait until every record the broker had when this worker's clock passed
+        `produced_ms` + `grace_ms` is handled, and every record it had when this was called
+        (so, given the CreateTime of a record read from another topic, every record the
+        broker had before that one); however long that takes (a warning every
+        `warn_every_s`); returns the seconds waited.
+
+        Exact, whatever the load: the broker's ends are asked for after both moments, and
+        the feed's positions must reach them. (An answer of the feed's own reader does not
+        show when the broker read its log: a loaded worker processes answers late, and a
+        waiting fetch may have read the log long before it answered.)
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
         warn_at = started + warn_every_s
-        # `complete_until` is when a fetch answer came back; the broker looked at its log
-        # up to a fetch wait and a round trip before: a record appended just before
-        # `produced_ms` shows only in an answer this much later.
-        wanted = produced_ms + self.fetch_wait_ms + POLL_MARGIN_MS
-        first: dict[int, float] = {}  # partition -> its first answer at or after arrival
-        # The background fetcher moves both every poll (about 10 ms), sooner than
-        # `getmany` returns to us when the topic is idle: check often.
-        while self.complete_until() < wanted or (
-                arrived_ms is not None and not self._read_since(arrived_ms, first)):
-            if loop.time() > warn_at:
-                log.warning("%s feed: not complete to %d after %.0f s; still waiting",
-                            self.topic, produced_ms, loop.time() - started)
-                warn_at += warn_every_s
-            await asyncio.sleep(0.003)
-        return loop.time() - started
 
-    def _read_since(self, arrived_ms: float, first: dict[int, float]) -> bool:
-        """Every partition handled to the end an answer asked for after `arrived_ms`
-        showed (`first` keeps each partition's first answer at or after it)."""
-        if self._consumer is None:
-            return False
-        done = True
-        for p, pos in self.positions.items():
-            tp = TopicPartition(self.topic, p)
-            polled = self._consumer.last_poll_timestamp(tp)
-            if not polled or polled < arrived_ms:
-                done = False
-                continue
-            if polled <= first.setdefault(p, polled):
-                done = False  # this answer may have been asked for before the arrival
-                continue
-            high = self._consumer.highwater(tp)
-            if high is None or pos < high:
-                done = False
-        return done
+        def warn(what: str) -> None:
+            nonlocal warn_at
+            if loop.time() > warn_at:
+                log.warning("%s feed: not complete to %d after %.0f s (%s); still waiting",
+                            self.topic, produced_ms, loop.time() - started, what)
+                warn_at += warn_every_s
+
+        while (ahead_ms := produced_ms + grace_ms - time.time() * 1000) > 0:
+            warn("a record stamped ahead of this clock")
+            await asyncio.sleep(min(ahead_ms / 1000, warn_every_s))
+        backoff = 0.05
+        while True:
+            try:
+                ends = await self.ends()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                warn(f"asking the broker for its ends failed: {self.last_error}")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+        while any(self.positions.get(p, 0) < end for p, end in ends.items()):
+            warn("reading to the ends the broker gave")
+            await asyncio.sleep(0.002)
+        return loop.time() - started
 
     async def caught_up(self, warn_every_s: float = 30.0) -> float:
         """Wait until every record on the topic now has been handled, however long that
