@@ -13,11 +13,21 @@ share of the CPU, with no engine at all). The embedded broker (Tansu) does not a
 waiting fetch when a record arrives: it looks again after half the wait, then half the
 rest (Apache Kafka answers at once), so a fetch wait W adds up to W/2 to each hop.
 
-The load comes from kafka-python, a record a send, no linger: most of a core at 5k
-records/s, taken from the worker and the broker it measures. librdkafka (confluent-kafka,
-5 ms linger) cost a quarter of a core, but the embedded broker then took 88 % of one to
-serve it beside the worker (45 % with kafka-python) and acks slowed to 0.1-0.4 s: worse
-for everything measured, so not used.
+The timed load runs in its own process (`load.py`): an aiokafka producer, no linger, that
+every 2 ms sends the events then due as one batch per partition, keyed as any Kafka
+client's default partitioner would place them. A fill's sent time is its due time on
+CLOCK_MONOTONIC (shared with this process, whose listener thread stamps arrivals on it),
+so a late tick counts against the measurement. Alone at 5k records/s for 10 s on this
+2-core machine it took 38 % of a core (the embedded broker 18 %), acks p50 1.2, p99 2.2 ms;
+aiokafka's `send` per record with 1 ms ticks took 50 % (broker 24 %). The registry and the
+warm-up still go through kafka-python, untimed.
+
+History: the load came first from kafka-python in this process, a record a send, no linger
+(beside the listener thread, under the same GIL): 93 % of a core alone (broker 20 %), acks
+p50 4.4, p99 15.8 ms, taken from the worker and the broker it measures. librdkafka
+(confluent-kafka, 5 ms linger) cost a quarter of a core, but the embedded broker then took
+88 % of one to serve it beside the worker (45 % with kafka-python) and acks slowed to
+0.1-0.4 s: worse for everything measured, so not used.
 """
 
 from __future__ import annotations
@@ -91,6 +101,23 @@ def start_worker(bootstrap: str, redis_url: str, app_id: str, tmp: Path) -> tupl
     return proc, port
 
 
+def run_load(bootstrap: str, rate: float, seconds: float, vehicles: int, gps_batch: int,
+             tmp: Path, app_id: str) -> dict[str, Any]:
+    """The timed load (`load.py`) in its own process, once to the end; its file, read back."""
+    out = tmp / f"{app_id}.load.json"
+    with open(tmp / f"{app_id}.load.log", "ab") as log:
+        done = subprocess.run(
+            [sys.executable, "-m", "streams.tools.bench.load", "--bootstrap", bootstrap,
+             "--rate", str(rate), "--seconds", str(seconds), "--vehicles", str(vehicles),
+             "--gps-batch", str(gps_batch), "--out", str(out)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=seconds + 120)
+    if done.returncode != 0:
+        raise RuntimeError(f"the load exited with {done.returncode}; see {tmp}/{app_id}.load.log")
+    result: dict[str, Any] = json.loads(out.read_text())
+    result["file"] = str(out)
+    return result
+
+
 def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
                   vehicles: int = 2000, fuel_wait_ms: int = FEED_FETCH_WAIT_MS) -> dict[str, Any]:
     import redis
@@ -117,12 +144,8 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
                                 cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
-        sent: dict[str, float] = {}
-        acked: dict[str, float] = {}
         got: dict[str, dict[str, float]] = {"worker": {}, "reference": {}}
-        wall_sent: dict[str, int] = {}
         raised: dict[str, float] = {}  # txn -> the alert's raised_at (epoch ms)
-        pending_gps: list[dict[str, Any]] = []
         r = redis.Redis.from_url(redis_server.url)
         pubsub = r.pubsub()
         pubsub.subscribe("sunlight:alerts:live", "bench:reference")
@@ -132,7 +155,7 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
                 for msg in pubsub.listen():
                     if msg["type"] != "message":
                         continue
-                    now = time.perf_counter()
+                    now = time.monotonic()  # the load's clock too (CLOCK_MONOTONIC)
                     if msg["channel"] == b"bench:reference":
                         got["reference"].setdefault(msg["data"].decode(), now)
                     else:
@@ -158,38 +181,9 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
                 producer.flush()
                 warm += 1
                 time.sleep(0.2)
-            n = int(rate * seconds)
-            start = time.perf_counter()
-            for i in range(n):
-                due = start + i / rate
-                while (now := time.perf_counter()) < due:
-                    time.sleep(min(0.001, due - now))
-                now_ms = int(time.time() * 1000)
-                if i % 20 == 0:  # every 20th event: a fill larger than the tank
-                    card = f"C-{(i // 20) % vehicles:05d}"
-                    txn = f"TX-{i:07d}"
-                    sent[txn] = time.perf_counter()
-                    wall_sent[txn] = now_ms
-                    future = producer.send("sunlight.fuel", key=card.encode(),
-                                           value=orjson.dumps(
-                        {"txn_id": txn, "card_id": card, "ts": now_ms, "liters": 80,
-                         "amount_cny": 600, "station_id": "S"}))
-                    future.add_callback(lambda _m, t=txn: acked.setdefault(t, time.perf_counter()))
-                    continue
-                v = i % vehicles
-                fix = {"vehicle_id": f"L-{v:05d}", "ts": now_ms, "lat": 41.8 + v / 1e5,
-                       "lon": 123.4}
-                if gps_batch <= 1:
-                    producer.send("sunlight.gps", key=f"L-{v:05d}".encode(),
-                                  value=orjson.dumps(fix))
-                else:
-                    pending_gps.append(fix)
-                    if len(pending_gps) >= gps_batch:
-                        producer.send("sunlight.gps", key=b"gateway",
-                                      value=orjson.dumps(pending_gps))
-                        pending_gps.clear()
-            producer.flush()
-            behind = (time.perf_counter() - start) - seconds  # the producer's own lag
+            producer.close()  # the warm-up's; the timed load has its own process
+            load = run_load(kafka.bootstrap, rate, seconds, vehicles, gps_batch, tmp, app_id)
+            sent, wall_sent, acked = load["sent"], load["wall_sent"], load["acked"]
             deadline = time.monotonic() + 30
             while len(got["worker"]) < len(sent) and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -197,10 +191,12 @@ def bench_latency(rate: float, seconds: float, tmp: Path, gps_batch: int = 1,
             for proc in (worker, pipe):
                 os.killpg(proc.pid, 9)
                 proc.wait()
-            producer.close()
+            producer.close()  # again if the warm-up failed; closing twice is harmless
     out: dict[str, Any] = {"rate": rate, "seconds": seconds, "gps_batch": gps_batch,
                            "vehicles": vehicles, "fills": len(sent),
-                           "producer_behind_s": behind}
+                           "producer_behind_s": load["behind_s"],
+                           "load_cpu_share": load["cpu_s"] / load["wall_s"],
+                           "load_file": load["file"]}
     for name, arrived in got.items():
         out[name] = percentiles([(arrived[t] - s) * 1000 for t, s in sent.items()
                                  if t in arrived])
@@ -225,7 +221,8 @@ def report(lat: dict[str, Any]) -> str:
             f"{ref.get('p50_ms', float('nan')):.1f} ms, p99 {ref.get('p99_ms', float('nan')):.1f}"
             f" ms; producer ack p50 {ack.get('p50_ms', float('nan')):.1f} ms; raised in the "
             f"worker p50 {lat['raised'].get('p50_ms', float('nan')):.1f} ms, p99 "
-            f"{lat['raised'].get('p99_ms', float('nan')):.1f} ms after the send")
+            f"{lat['raised'].get('p99_ms', float('nan')):.1f} ms after the send; the load took "
+            f"{lat['load_cpu_share'] * 100:.0f} % of a core")
 
 
 if __name__ == "__main__":
