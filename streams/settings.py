@@ -54,8 +54,8 @@ class Settings(BaseSettings):
     # How long the group's fetch may wait on the broker when it has nothing new. Kafka
     # answers as soon as a record arrives; the embedded broker (Tansu) holds a fetch for
     # the whole wait, so this bounds how late a quiet partition's record is seen (Faust
-    # fixes 1,500 ms). The fuel and invoice feeds wait `FEED_FETCH_WAIT_MS` (on-arrival
-    # alerts), the registry 10 ms (it gates fuel).
+    # fixes 1,500 ms). The broadcast feeds (registry, fuel, invoices) wait
+    # `FEED_FETCH_WAIT_MS` (25 ms: on-arrival alerts).
     fetch_max_wait_ms: int = Field(100, ge=1, le=1500)
     # A fuel transaction is checked against the registry as the broker had it when the
     # transaction arrived, or this long after its CreateTime if that is later: a fact

@@ -41,7 +41,7 @@ from streams.live.checkpoint import (
     check_version,
     fingerprint,
 )
-from streams.live.feeds import FEED_FETCH_WAIT_MS, BroadcastFeed, group_positions, read_ranges
+from streams.live.feeds import BroadcastFeed, group_positions, read_ranges
 from streams.live.partition import CLOCK_KINDS, Outcome, PartitionEngine, belongs, routes
 from streams.live.recovery import check_positions
 from streams.settings import Settings
@@ -127,13 +127,11 @@ class LiveEngine:
         self.registry_feed = BroadcastFeed(boot, settings.topic("registry"), self._on_registry,
                                            self.registry_lock, **self.kafka)
         self.fuel_feed = BroadcastFeed(boot, settings.topic("fuel"), self._on_fuel,
-                                       self.fuel_lock, fetch_wait_ms=FEED_FETCH_WAIT_MS,
-                                       **self.kafka)
+                                       self.fuel_lock, **self.kafka)
         # Invoice uploads are broadcast too: each belongs to its invoice and its project,
         # and a repartition hop would lag it behind its project's clock (see feeds.py).
         self.invoice_feed = BroadcastFeed(boot, settings.topic("invoices"), self._on_invoices,
-                                          self.fuel_lock,
-                                          fetch_wait_ms=FEED_FETCH_WAIT_MS, **self.kafka)
+                                          self.fuel_lock, **self.kafka)
         self.group_horizon: GroupHorizon = lambda _t, _p, _o, _c: float("inf")
         self.group_behind: Callable[[str, int, int], bool] = lambda _t, _p, _o: False
         self.group_highwater: Callable[[str, int], int | None] = lambda _t, _p: None

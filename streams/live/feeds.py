@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 
 # A fetch answer older than this no longer shows that a partition is read to its end.
 FRESH_POLL_MS = 3000
-# The fuel and invoice feeds' fetch wait: on-arrival alerts wait up to half of it on a
-# quiet topic (the embedded broker, Tansu, does not answer a waiting fetch when a record
-# arrives; it looks again after half the wait, then half the rest); ~4% of a core idle.
+# The broadcast feeds' fetch wait: on-arrival alerts wait up to half of it on a quiet
+# topic (the embedded broker, Tansu, does not answer a waiting fetch when a record
+# arrives; it looks again after half the wait, then half the rest). An idle feed at 25 ms
+# costs ~4.5 % of a core here and as much of the broker's (at 10 ms ~8.5 %, at 100 ms ~2 %).
 FEED_FETCH_WAIT_MS = 25
 # How long a probe of the broker's ends waits there (see `BroadcastFeed.ends`).
 PROBE_WAIT_MS = 1
@@ -44,12 +45,11 @@ Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 
 class BroadcastFeed:
     def __init__(self, bootstrap: str, topic: str, handler: Handler, lock: asyncio.Lock,
-                 fetch_wait_ms: int = 10, **kafka: Any) -> None:
+                 fetch_wait_ms: int = FEED_FETCH_WAIT_MS, **kafka: Any) -> None:
         self.bootstrap = bootstrap
         # How long an idle fetch waits on the broker: new records come back at once
-        # whatever it is; it bounds how stale `complete_until` gets on an idle topic (the
-        # registry's gates fuel, so it stays short) and costs CPU when short (an idle feed
-        # at 10 ms takes ~9% of a core here, at 100 ms ~1%).
+        # whatever it is (on Apache Kafka); it bounds how stale `complete_until` gets on an
+        # idle topic, and costs CPU when short.
         self.fetch_wait_ms = fetch_wait_ms
         self.topic = topic
         self.handler = handler
