@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.applications import ApplicationDetector
@@ -39,6 +40,18 @@ CHECKED_KINDS = frozenset({"review"})
 def default_detectors() -> list[Detector]:
     return [VehicleDetector(), PayeeDetector(), ReviewDetector(),
             ApplicationDetector(), ProjectDetector(), InvoiceDetector()]
+
+
+Row = tuple[str, str, bytes | None]  # (detector, key, encoded state or None when dropped)
+
+
+@dataclass
+class Cut:
+    """A checkpoint taken lazily: the keys still to encode, and the rows encoded so far."""
+
+    encode: Callable[[State], bytes]
+    pending: list[set[str]]
+    rows: list[Row] = field(default_factory=list)
 
 
 class Engine:
@@ -71,6 +84,7 @@ class Engine:
         # Keys changed since the last `take_dirty` (a checkpoint writes only these, as Kafka
         # Streams' record cache flushes one record per dirty key per commit).
         self.dirty: list[set[str]] = [set() for _ in self.detectors]
+        self.cut: Cut | None = None  # a checkpoint under way (see `begin_cut`)
         self.heap: list[tuple[int, int, str]] = []
         self.max_ts: int | None = None
         self.watermark_ms: int = 0
@@ -117,6 +131,8 @@ class Engine:
             key = det.key(event, ctx)
             if key is None or (owns is not None and not owns(key)):
                 continue
+            if self.cut is not None:
+                self._save(i, key)
             old = states.get(key)
             due_was = None if old is None else det.next_timer(old, ctx)
             new = det.on_event(key, old, event, ctx)
@@ -196,6 +212,8 @@ class Engine:
                 continue
             if self.fire_log is not None:
                 self.fire_log.append((due, i, key, len(self.ctx.alerts)))
+            if self.cut is not None:
+                self._save(i, key)
             self._store(i, key, self.detectors[i].on_timer(key, state, self.ctx))
 
     def _drain(self) -> list[Alert]:
@@ -227,6 +245,58 @@ class Engine:
             out += [(det.name, key, states.get(key)) for key in self.dirty[i]]
             self.dirty[i] = set()
         return out
+
+    def begin_cut(self, encode: Callable[[State], bytes]) -> None:
+        """Begin a checkpoint of every key changed since the last one, as it is now,
+        without serialising it now (copy on write): `cut_some` encodes its keys a few at
+        a time, and a key is encoded just before anything changes it. Keys changed from
+        now on belong to the next checkpoint."""
+        if self.cut is not None:
+            raise RuntimeError("a checkpoint is under way already")
+        self.cut = Cut(encode, self.dirty)
+        self.dirty = [set() for _ in self.detectors]
+
+    def cut_some(self, limit: int) -> bool:
+        """Encode up to `limit` more keys of the cut; True once all are."""
+        cut = self.cut
+        if cut is None:
+            return True
+        for i, pending in enumerate(cut.pending):
+            while pending:
+                if limit <= 0:
+                    return False
+                self._save(i, next(iter(pending)))
+                limit -= 1
+        return True
+
+    def end_cut(self) -> list[Row]:
+        """The cut's rows, every key of it encoded; the cut is over."""
+        while not self.cut_some(1 << 30):
+            pass
+        cut, self.cut = self.cut, None
+        return [] if cut is None else cut.rows
+
+    def abandon_cut(self) -> None:
+        """Give the cut up: its keys count as changed again, for the next checkpoint."""
+        cut, self.cut = self.cut, None
+        if cut is None:
+            return
+        index = {det.name: i for i, det in enumerate(self.detectors)}
+        for i, pending in enumerate(cut.pending):
+            self.dirty[i] |= pending
+        for name, key, _value in cut.rows:
+            self.dirty[index[name]].add(key)
+
+    def _save(self, i: int, key: str) -> None:
+        """Before key `key` of detector `i` changes: encode it into the cut if the cut
+        still needs it."""
+        cut = self.cut
+        if cut is None or key not in cut.pending[i]:
+            return
+        cut.pending[i].discard(key)
+        state = self.states[i].get(key)
+        cut.rows.append((self.detectors[i].name, key,
+                         None if state is None else cut.encode(state)))
 
     def mark_all_dirty(self) -> None:
         for i, states in enumerate(self.states):

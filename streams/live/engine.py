@@ -57,6 +57,8 @@ SOURCES = (*ENGINE_TOPICS, "fuel", "deaths", "invoices")
 # A record stamped (CreateTime) this long before a poll may still be on its way to the log.
 PRODUCE_MARGIN_MS = 2000
 DLQ_RAW_LIMIT = 64 * 1024
+# Keys a checkpoint encodes between two turns of the event loop (~7 us a vehicle: ~3 ms).
+CUT_CHUNK_KEYS = 500
 MAX_FETCH_BYTES = 16 * 1024 * 1024  # a DLQ record must itself fit in a Kafka message
 
 
@@ -218,10 +220,14 @@ class LiveEngine:
     async def checkpoint(self) -> None:
         """Every partition held, with the positions of all it has taken in, durably.
 
-        The states are serialised at one instant (no await between), with the feeds
-        standing still; then everything sent so far (alerts, DLQ, re-routed records that
-        this input produced) is flushed to the broker; then the checkpoint is written (Kafka,
-        then the local disk); only then may the group commit up to its positions.
+        The cut is taken at one instant (no await between), with the feeds standing
+        still: each partition's positions, clock and held events, and which keys changed.
+        Those keys are then encoded a chunk at a time while input goes on, each as it was
+        at the cut (a key about to change is encoded first: `Engine.begin_cut`): at 100k
+        vehicles that was ~0.3 s of a held event loop every checkpoint. Then everything
+        sent so far (alerts, DLQ, re-routed records that this input produced) is flushed
+        to the broker; then the checkpoint is written (Kafka, then the local disk); only
+        then may the group commit up to its positions.
         """
         if self.checkpointer is None:
             return
@@ -234,19 +240,15 @@ class LiveEngine:
                     short = feed.topic.removeprefix(self.settings.topic_prefix)
                     for q, pos in feed.positions.items():
                         broadcast[f"{short}/{q}"] = Position(pos, feed.last_fp.get(q))
-                parts: list[tuple[PartitionEngine, Meta, list[StateRow], bool]] = []
+                cuts: list[tuple[PartitionEngine, Meta, bool]] = []
                 for pe in self.parts.values():
                     meta = pe.checkpoint_meta(epoch, broadcast)
                     full = pe.full_checkpoint
                     if full:
                         pe.engine.mark_all_dirty()
-                    rows = [(d, k, None if s is None else encode_state(s))
-                            for d, k, s in pe.engine.take_dirty()]
-                    if full and pe.stale_keys:  # the changelog's keys this state has not
-                        held = {(d, k) for d, k, _v in rows}
-                        rows += [(d, k, None) for d, k in pe.stale_keys if (d, k) not in held]
+                    pe.engine.begin_cut(encode_state)
                     pe.full_checkpoint = False
-                    parts.append((pe, meta, rows, full))
+                    cuts.append((pe, meta, full))
                 worker: dict[str, bytes] = {}
                 if self.registry_dirty:
                     worker["registry"] = orjson.dumps({
@@ -257,6 +259,23 @@ class LiveEngine:
                                       for q, pos in self.registry_feed.positions.items()},
                     })
                     self.registry_dirty = False
+            parts: list[tuple[PartitionEngine, Meta, list[StateRow], bool]] = []
+            try:
+                for pe, meta, full in cuts:
+                    while not pe.engine.cut_some(CUT_CHUNK_KEYS):
+                        await asyncio.sleep(0)  # the loop goes on between chunks
+                    rows: list[StateRow] = pe.engine.end_cut()
+                    if full and pe.stale_keys:  # the changelog's keys this state has not
+                        held = {(d, k) for d, k, _v in rows}
+                        rows += [(d, k, None) for d, k in pe.stale_keys if (d, k) not in held]
+                    parts.append((pe, meta, rows, full))
+            except BaseException:
+                for pe, _meta, _full in cuts:
+                    pe.engine.abandon_cut()
+                    pe.full_checkpoint = True
+                if worker:
+                    self.registry_dirty = True
+                raise
             serialised = time.monotonic()
             try:
                 await self.sinks.flush()  # the alerts of the covered input are written
