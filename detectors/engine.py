@@ -265,7 +265,7 @@ class Engine:
             while pending:
                 if limit <= 0:
                     return False
-                self._save(i, next(iter(pending)))
+                self._encode(cut, i, pending.pop())  # pop: O(1), unlike next(iter(...))
                 limit -= 1
         return True
 
@@ -294,6 +294,9 @@ class Engine:
         if cut is None or key not in cut.pending[i]:
             return
         cut.pending[i].discard(key)
+        self._encode(cut, i, key)
+
+    def _encode(self, cut: Cut, i: int, key: str) -> None:
         state = self.states[i].get(key)
         cut.rows.append((self.detectors[i].name, key,
                          None if state is None else cut.encode(state)))
