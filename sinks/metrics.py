@@ -99,6 +99,11 @@ class Metrics:
             "sunlight_registry_caught_up", "1 once the registry was read to its end at "
             "start (no decision is taken before).", registry=r,
         )
+        self.gc_frozen = Gauge(
+            "sunlight_gc_frozen_objects", "Objects out of the garbage collector's walks "
+            "(gc.freeze of what survives a full collection); a steady climb past the "
+            "state's growth would be garbage cycles kept.", registry=r,
+        )
         self.checkpoints = Counter(
             "sunlight_checkpoints", "Checkpoints written, by where (local, kafka).", ["store"],
             registry=r,
