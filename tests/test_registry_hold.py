@@ -46,6 +46,9 @@ def test_fuel_waits_for_the_binding_produced_before_it(tmp_path: Path) -> None:
         port: int = worker.metrics_port  # type: ignore[attr-defined]
         assert wait_for(lambda: metric(port, "sunlight_registry_caught_up") == 1.0, 90), (
             system.log_tail())
+        # started: what exists is frozen out of the collector's walks (README, "Long-lived
+        # state stays out of the garbage collector's way")
+        assert wait_for(lambda: (metric(port, "sunlight_gc_frozen_objects") or 0) > 50_000, 30)
         producer = KafkaProducer(bootstrap_servers=system.bootstrap)
         now = int(time.time() * 1000)
         vehicle = {"kind": "vehicle", "vehicle_id": "LN-H-0001", "unit": "UNIT-H",
