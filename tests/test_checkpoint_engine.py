@@ -17,6 +17,7 @@ import pytest
 from paths import CITY_SAMPLE, FUNDS_SAMPLE, TYPOLOGY_SAMPLE
 
 from detectors.config import load_config
+from detectors.engine import Engine
 from detectors.registry import Registry
 from streams.batch.replay import DEFAULT_CONFIG_DIR, Replay
 from streams.live import state_codec
@@ -39,6 +40,18 @@ def straight(sample: Path, until_ms: int) -> list[dict[str, Any]]:
     return [identity(a) for a in alerts]
 
 
+def restored(store: dict[tuple[str, str], bytes], clock: dict[str, Any],
+             registry: dict[str, Any], until_ms: int) -> Engine:
+    """A fresh engine from a checkpoint's rows, clock and registry alone."""
+    fresh = Replay(CONFIG).engine
+    fresh.clock_end = until_ms
+    for (detector, key), raw in store.items():
+        fresh.load_state(detector, key, state_codec.decode(raw))
+    fresh.set_clock(clock)
+    fresh.registry.facts = Registry.restore(registry).facts
+    return fresh
+
+
 def checkpointed(sample: Path, until_ms: int, every: int
                  ) -> tuple[list[dict[str, Any]], int]:
     store: dict[tuple[str, str], bytes] = {}
@@ -55,16 +68,20 @@ def checkpointed(sample: Path, until_ms: int, every: int
                 store.pop((detector, key), None)
             else:
                 store[(detector, key)] = state_codec.encode(state)
-        clock, registry = engine.clock(), engine.registry.snapshot()
-        fresh = Replay(CONFIG).engine
-        fresh.clock_end = until_ms
-        for (detector, key), raw in store.items():
-            fresh.load_state(detector, key, state_codec.decode(raw))
-        fresh.set_clock(json.loads(json.dumps(clock)))
-        fresh.registry.facts = Registry.restore(json.loads(json.dumps(registry))).facts
-        engine, restores = fresh, restores + 1
+        engine = restored(store, json.loads(json.dumps(engine.clock())),
+                          json.loads(json.dumps(engine.registry.snapshot())), until_ms)
+        restores += 1
     alerts += engine.advance_to(until_ms)
     return [identity(a) for a in alerts], restores
+
+
+def assert_same(want: list[dict[str, Any]], got: list[dict[str, Any]], after: str) -> None:
+    missing = [a for a in want if a not in got]
+    extra = [a for a in got if a not in want]
+    assert not missing and not extra, (
+        f"{len(missing)} missing, {len(extra)} extra after {after}: "
+        f"{[(a['detector'], a['subject']) for a in missing[:5]]} "
+        f"{[(a['detector'], a['subject']) for a in extra[:5]]}")
 
 
 # events between checkpoints (primes: the cuts fall everywhere)
@@ -78,12 +95,7 @@ def test_restoring_from_changed_keys_gives_the_same_alerts(sample: Path, every: 
     got, restores = checkpointed(sample, until_ms, every)
     assert restores >= 10
     assert len(want) >= len(expected["expected"])
-    missing = [a for a in want if a not in got]
-    extra = [a for a in got if a not in want]
-    assert not missing and not extra, (
-        f"{len(missing)} missing, {len(extra)} extra after restores from changed keys: "
-        f"{[(a['detector'], a['subject']) for a in missing[:5]]} "
-        f"{[(a['detector'], a['subject']) for a in extra[:5]]}")
+    assert_same(want, got, "restores from changed keys")
 
 
 def lazily_checkpointed(sample: Path, until_ms: int, every: int, lag: int
@@ -115,13 +127,7 @@ def lazily_checkpointed(sample: Path, until_ms: int, every: int, lag: int
                     store.pop((detector, key), None)
                 else:
                     store[(detector, key)] = value
-            fresh = Replay(CONFIG).engine
-            fresh.clock_end = until_ms
-            for (detector, key), raw in store.items():
-                fresh.load_state(detector, key, state_codec.decode(raw))
-            clock, registry = at_cut
-            fresh.set_clock(clock)
-            fresh.registry.facts = Registry.restore(registry).facts
+            fresh = restored(store, *at_cut, until_ms)
             again = [identity(a) for e in after for a in fresh.process(e)]
             assert again == raised_after, (n, again[:3], raised_after[:3])
             engine, restores, at_cut, after, raised_after = fresh, restores + 1, None, [], []
@@ -146,12 +152,7 @@ def test_a_lazy_cut_stores_each_key_as_it_was_at_the_cut(sample: Path, every: in
     want = straight(sample, until_ms)
     got, restores = lazily_checkpointed(sample, until_ms, every, lag)
     assert restores >= 10
-    missing = [a for a in want if a not in got]
-    extra = [a for a in got if a not in want]
-    assert not missing and not extra, (
-        f"{len(missing)} missing, {len(extra)} extra after restores from lazy cuts: "
-        f"{[(a['detector'], a['subject']) for a in missing[:5]]} "
-        f"{[(a['detector'], a['subject']) for a in extra[:5]]}")
+    assert_same(want, got, "restores from lazy cuts")
 
 
 def test_an_abandoned_cut_leaves_its_keys_for_the_next_checkpoint() -> None:
