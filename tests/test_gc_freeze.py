@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.live.app import freeze_survivors
+from streams.live.app import FROZEN, freeze_survivors
 
 
 @pytest.fixture
@@ -31,6 +31,7 @@ def test_survivors_of_a_full_collection_are_frozen(hooked: None) -> None:
     gc.collect()
     frozen = gc.get_freeze_count()
     assert frozen >= 20_000
+    assert FROZEN[0] == frozen  # what the gauge shows, counted once a freeze, not a scrape
     assert all(gc.is_tracked(s) for s in state[:10])  # frozen, still tracked, still live
     newer = [[i] for i in range(1_000)]  # after the freeze: walked by the next collection
     walked = {id(o) for o in gc.get_objects()}  # the generations, not the frozen

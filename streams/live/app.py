@@ -64,6 +64,10 @@ def freeze_survivors(phase: str, info: dict[str, int]) -> None:
     """
     if phase == "stop" and info.get("generation") == 2:
         gc.freeze()
+        FROZEN[0] = gc.get_freeze_count()  # counts the list: here, not at each scrape
+
+
+FROZEN = [0]  # objects frozen, as of the last freeze (the gauge reads it)
 
 
 class TablelessManager(TableManager):
@@ -236,7 +240,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         gc.freeze()
         if freeze_survivors not in gc.callbacks:
             gc.callbacks.append(freeze_survivors)
-        metrics.gc_frozen.set_function(gc.get_freeze_count)
+        FROZEN[0] = gc.get_freeze_count()
+        metrics.gc_frozen.set_function(lambda: FROZEN[0])
         ready.set()
 
     @app.timer(interval=settings.checkpoint_interval_s)
