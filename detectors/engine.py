@@ -81,7 +81,7 @@ class Engine:
             for kind, indexes in self.by_kind.items()
         }
         self.scheduled: list[dict[str, int]] = [{} for _ in self.detectors]
-        # Keys changed since the last `take_dirty` (a checkpoint writes only these, as Kafka
+        # Keys changed since the last `begin_cut` (a checkpoint writes only these, as Kafka
         # Streams' record cache flushes one record per dirty key per commit).
         self.dirty: list[set[str]] = [set() for _ in self.detectors]
         self.cut: Cut | None = None  # a checkpoint under way (see `begin_cut`)
@@ -235,16 +235,6 @@ class Engine:
             "registry": self.registry.snapshot(),
             "states": {det.name: self.states[i] for i, det in enumerate(self.detectors)},
         }
-
-    def take_dirty(self) -> list[tuple[str, str, State | None]]:
-        """(detector, key, state or None when dropped) of every key changed since the last
-        call; the states are the live objects, so serialise them before yielding."""
-        out: list[tuple[str, str, State | None]] = []
-        for i, det in enumerate(self.detectors):
-            states = self.states[i]
-            out += [(det.name, key, states.get(key)) for key in self.dirty[i]]
-            self.dirty[i] = set()
-        return out
 
     def begin_cut(self, encode: Callable[[State], bytes]) -> None:
         """Begin a checkpoint of every key changed since the last one, as it is now,

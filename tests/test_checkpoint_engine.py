@@ -1,4 +1,4 @@
-"""A checkpoint holds only the keys changed since the last one (`Engine.take_dirty`): a
+"""A checkpoint holds only the keys changed since the last one (`Engine.begin_cut`): a
 restore from those rows must carry on exactly as an engine that never stopped.
 
 Every sample is replayed twice: once straight through, and once checkpointed every few
@@ -17,7 +17,7 @@ import pytest
 from paths import CITY_SAMPLE, FUNDS_SAMPLE, TYPOLOGY_SAMPLE
 
 from detectors.config import load_config
-from detectors.engine import Engine
+from detectors.engine import Engine, Row
 from detectors.registry import Registry
 from streams.batch.replay import DEFAULT_CONFIG_DIR, Replay
 from streams.live import state_codec
@@ -38,6 +38,15 @@ def straight(sample: Path, until_ms: int) -> list[dict[str, Any]]:
         alerts += engine.process(event)
     alerts += engine.advance_to(until_ms)
     return [identity(a) for a in alerts]
+
+
+def stored(store: dict[tuple[str, str], bytes], rows: list[Row]) -> None:
+    """A checkpoint's rows into the store (a tombstone deletes)."""
+    for detector, key, value in rows:
+        if value is None:
+            store.pop((detector, key), None)
+        else:
+            store[(detector, key)] = value
 
 
 def restored(store: dict[tuple[str, str], bytes], clock: dict[str, Any],
@@ -63,11 +72,8 @@ def checkpointed(sample: Path, until_ms: int, every: int
         alerts += engine.process(event)
         if n % every:
             continue
-        for detector, key, state in engine.take_dirty():
-            if state is None:
-                store.pop((detector, key), None)
-            else:
-                store[(detector, key)] = state_codec.encode(state)
+        engine.begin_cut(state_codec.encode)  # taken whole at once
+        stored(store, engine.end_cut())
         engine = restored(store, json.loads(json.dumps(engine.clock())),
                           json.loads(json.dumps(engine.registry.snapshot())), until_ms)
         restores += 1
@@ -122,11 +128,7 @@ def lazily_checkpointed(sample: Path, until_ms: int, every: int, lag: int
             engine.cut_some(2)
             if len(after) < lag:
                 continue
-            for detector, key, value in engine.end_cut():
-                if value is None:
-                    store.pop((detector, key), None)
-                else:
-                    store[(detector, key)] = value
+            stored(store, engine.end_cut())
             fresh = restored(store, *at_cut, until_ms)
             again = [identity(a) for e in after for a in fresh.process(e)]
             assert again == raised_after, (n, again[:3], raised_after[:3])
@@ -169,4 +171,5 @@ def test_an_abandoned_cut_leaves_its_keys_for_the_next_checkpoint() -> None:
     assert keys
     engine.abandon_cut()
     assert engine.cut is None
-    assert {(d, k) for d, k, _s in engine.take_dirty()} == keys
+    assert {(engine.detectors[i].name, k) for i, ks in enumerate(engine.dirty)
+            for k in ks} == keys

@@ -15,11 +15,13 @@ from streams.live.app import FROZEN, freeze_survivors
 @pytest.fixture
 def hooked() -> Iterator[None]:
     gc.unfreeze()
+    gc.disable()  # only the test's own collections run (an automatic one would freeze early)
     gc.callbacks.append(freeze_survivors)
     try:
         yield
     finally:
         gc.callbacks.remove(freeze_survivors)
+        gc.enable()
         gc.unfreeze()
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from detectors.engine import Row
 from streams.live.feeds import fingerprint, watermarks
 
 __all__ = ["fingerprint"]
@@ -47,7 +48,7 @@ FETCH_BYTES = 16 * 1024 * 1024
 
 # Rows a changelog write sends between two turns of the event loop (~20 us a send).
 YIELD_EVERY_ROWS = 256
-StateRow = tuple[str, str, bytes | None]  # detector, key, encoded state (None: dropped)
+StateRow = Row  # detector, key, encoded state (None: dropped), as `Engine.end_cut` gives
 
 
 @dataclass

@@ -269,22 +269,15 @@ class LiveEngine:
                         held = {(d, k) for d, k, _v in rows}
                         rows += [(d, k, None) for d, k in pe.stale_keys if (d, k) not in held]
                     parts.append((pe, meta, rows, full))
-            except BaseException:
-                for pe, _meta, _full in cuts:
-                    pe.engine.abandon_cut()
-                    pe.full_checkpoint = True
-                if worker:
-                    self.registry_dirty = True
-                raise
-            serialised = time.monotonic()
-            try:
+                serialised = time.monotonic()
                 await self.sinks.flush()  # the alerts of the covered input are written
                 await self.flush()
                 await self.checkpointer.write([(m, rows, full) for _pe, m, rows, full in parts],
                                               worker)
             except BaseException:
                 # Nothing of it is known durable: write these partitions whole next time.
-                for pe, *_rest in parts:
+                for pe, _meta, _full in cuts:
+                    pe.engine.abandon_cut()  # nothing to give up once its keys are encoded
                     pe.full_checkpoint = True
                 if worker:
                     self.registry_dirty = True
