@@ -164,3 +164,21 @@ def test_a_failing_shard_stops_the_run_with_its_error(
     monkeypatch.setattr(parallel, "_run_shard", broken)
     with pytest.raises(ValueError, match="shard broke"):
         parallel.replay_parallel([path], io.BytesIO(), 2, load_config())
+
+
+def test_a_shard_keeps_its_own_keys_and_refuses_a_sharded_event_keyed_elsewhere() -> None:
+    sharder = parallel.Sharder(2)
+    keys = [f"V-{n}" for n in range(40)]
+    mine = {k for k in keys if partition_for(k, 2) == 1}
+    assert 0 < len(mine) < len(keys)
+    owns = parallel._Owned(sharder, 1, strict=False)
+    assert {k for k in keys if owns[k]} == mine
+    assert {k for k, v in owns.items() if v} == mine  # cached, both ways
+    must_own = parallel._Owned(sharder, 1, strict=True)
+    for key in keys:
+        if key in mine:
+            assert must_own[key] is True
+        else:
+            with pytest.raises(ValueError, match=f"keys a sharded event by '{key}'"):
+                must_own[key]
+    assert set(must_own) == mine

@@ -355,6 +355,27 @@ class _Shard:
 # --- 2. run ---------------------------------------------------------------------------
 
 
+class _Owned(dict[str, bool]):
+    """Whether this shard keeps a key, cached: a hit is one C call, as the engine asks
+    for every event and timer.
+
+    `strict`, for the keys of a sharded event: that event is ours by its entity, and a
+    detector keying it otherwise would need it in another shard too; refuse rather than
+    miss its alerts."""
+
+    def __init__(self, sharder: Sharder, shard: int, strict: bool) -> None:
+        super().__init__()
+        self.sharder, self.shard, self.strict = sharder, shard, strict
+
+    def __missing__(self, key: str) -> bool:
+        mine = self.sharder(key) == self.shard
+        if not mine and self.strict:
+            raise ValueError(f"replay --workers: a detector keys a sharded event by {key!r}, "
+                             "not by its entity; add its kind to the shared kinds")
+        self[key] = mine
+        return mine
+
+
 def _ts(item: Any) -> int:
     return item if type(item) is int else item["ts_ms"]  # type: ignore[no-any-return]
 
@@ -369,17 +390,8 @@ def _run_shard(shard: int, shards: int, sources: list[Source], queues: list[Queu
     engine.fire_log = log = []
     out: list[tuple[Tag, bytes]] = []
 
-    def owns(key: str) -> bool:
-        return sharder(key) == shard
-
-    def must_own(key: str) -> bool:
-        # A sharded event is ours by its entity; a detector keying it otherwise would
-        # need the event in another shard too: refuse rather than miss its alerts.
-        if sharder(key) != shard:
-            raise ValueError(f"replay --workers: a detector keys a sharded event by {key!r}, "
-                             "not by its entity; add its kind to the shared kinds")
-        return True
-
+    owns = _Owned(sharder, shard, strict=False).__getitem__
+    must_own = _Owned(sharder, shard, strict=True).__getitem__
     def keep(step: int, alerts: list[dict[str, Any]]) -> None:
         # on-arrival alerts first (those before the first timer), then each timer's
         firsts = [entry[3] for entry in log] + [len(alerts)]
