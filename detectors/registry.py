@@ -8,6 +8,7 @@ so it can be snapshotted with the rest of the state.
 from __future__ import annotations
 
 from bisect import bisect_right, insort
+from collections.abc import Iterable
 from typing import Any
 
 from detectors.events import Event
@@ -32,6 +33,8 @@ class Registry:
         self.facts: dict[str, dict[str, list[list[Any]]]] = {k: {} for k in _FIELDS}
         self._index: PlaceIndex | None = None
         self._indexed: object = None  # the place facts the index was built from
+        # (kind, id) of the facts changed since `take_changed`: a checkpoint writes those
+        self.changed: set[tuple[str, str]] = set()
 
     def apply(self, event: Event) -> bool:
         """Record a vehicle, card or station fact; False for other kinds."""
@@ -40,7 +43,9 @@ class Registry:
         if fields is None:
             return False
         record = {f: event[f] for f in fields if event.get(f) is not None}
-        versions = self.facts[kind].setdefault(event[_ID[kind]], [])
+        ident = event[_ID[kind]]
+        versions = self.facts[kind].setdefault(ident, [])
+        self.changed.add((kind, ident))
         ts = event["ts_ms"]
         if kind == "place" and self._index is not None and self._indexed is self.facts["place"]:
             self._index.add(event["place_id"], record)
@@ -102,6 +107,23 @@ class Registry:
 
     def snapshot(self) -> dict[str, Any]:
         return {"facts": self.facts}
+
+    def take_changed(self) -> list[tuple[str, str, list[list[Any]]]]:
+        """The facts changed since the last call, each (kind, id, its versions); the
+        caller gives back the ones it could not store (`changed.update`)."""
+        changed, self.changed = self.changed, set()
+        return [(kind, ident, self.facts[kind][ident]) for kind, ident in changed]
+
+    def mark_all_changed(self) -> None:
+        self.changed = {(kind, ident) for kind, by_id in self.facts.items() for ident in by_id}
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, str, list[list[Any]]]]) -> Registry:
+        """A registry from its facts one identity at a time, as `take_changed` gives them."""
+        reg = cls()
+        for kind, ident, versions in rows:
+            reg.facts.setdefault(kind, {})[ident] = versions
+        return reg
 
     @classmethod
     def restore(cls, snap: dict[str, Any]) -> Registry:

@@ -35,6 +35,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from detectors.engine import Row
+from detectors.registry import Registry
 from streams.live.feeds import fingerprint, watermarks
 
 __all__ = ["fingerprint"]
@@ -49,6 +50,7 @@ FETCH_BYTES = 16 * 1024 * 1024
 # Rows a changelog write sends between two turns of the event loop (~20 us a send).
 YIELD_EVERY_ROWS = 256
 StateRow = Row  # detector, key, encoded state (None: dropped), as `Engine.end_cut` gives
+RegistryRow = tuple[str, str, bytes]  # a registry fact: kind, id, its versions (JSON)
 
 
 @dataclass
@@ -126,6 +128,24 @@ def check_version(version: Any, what: str) -> None:
                          f"(this build reads {FORMAT_VERSION})")
 
 
+def restore_registry(local: LocalStore) -> tuple[Registry, dict[str, Any]] | None:
+    """The registry of the last checkpoint, and its feed's positions (JSON by partition);
+    None before the first. A registry written whole (before it had rows of its own) comes
+    back with every fact marked changed: the next checkpoint writes them as rows."""
+    raw = local.worker_entry("registry")
+    if raw is None:
+        return None
+    doc = orjson.loads(raw)
+    check_version(doc.get("version"), "registry checkpoint")
+    if "registry" in doc:
+        registry = Registry.restore(doc["registry"])
+        registry.mark_all_changed()
+    else:
+        registry = Registry.from_rows((kind, ident, orjson.loads(versions))
+                                      for kind, ident, versions in local.registry_rows())
+    return registry, doc["positions"]
+
+
 # --- local -------------------------------------------------------------------------------
 
 
@@ -146,6 +166,8 @@ class LocalStore:
                 partition INTEGER, detector TEXT, key TEXT, value BLOB,
                 PRIMARY KEY (partition, detector, key)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS worker (name TEXT PRIMARY KEY, body BLOB);
+            CREATE TABLE IF NOT EXISTS registry (
+                kind TEXT, id TEXT, versions BLOB, PRIMARY KEY (kind, id)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS poison (
                 partition INTEGER, topic TEXT, source_partition INTEGER, "offset" INTEGER,
                 PRIMARY KEY (partition, topic, source_partition, "offset"));
@@ -161,9 +183,10 @@ class LocalStore:
             self.db.close()
 
     def write(self, parts: list[tuple[Meta, list[StateRow], bool]],
-              worker: dict[str, bytes]) -> None:
+              worker: dict[str, bytes], registry: Iterable[RegistryRow] = ()) -> None:
         """One transaction: each partition's meta and changed states (`replace` first
-        deletes what the partition had), and the worker-wide entries (the registry)."""
+        deletes what the partition had), the worker-wide entries (the registry feed's
+        positions) and the registry's changed facts."""
         with self._lock:
             db = self.db
             db.execute("BEGIN IMMEDIATE")
@@ -182,6 +205,7 @@ class LocalStore:
                                (p, meta.to_bytes()))
                 for name, body in worker.items():
                     db.execute("INSERT OR REPLACE INTO worker VALUES (?, ?)", (name, body))
+                db.executemany("INSERT OR REPLACE INTO registry VALUES (?, ?, ?)", registry)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -207,6 +231,12 @@ class LocalStore:
         with self._lock:
             row = self.db.execute("SELECT body FROM worker WHERE name = ?", (name,)).fetchone()
         return None if row is None else bytes(row[0])
+
+    def registry_rows(self) -> list[RegistryRow]:
+        """Every fact the registry held at the last checkpoint: (kind, id, versions)."""
+        with self._lock:
+            return [(kind, ident, bytes(versions)) for kind, ident, versions in
+                    self.db.execute("SELECT kind, id, versions FROM registry")]
 
     def add_poison(self, partition: int, marks: list[tuple[str, int, int]]) -> None:
         """Remember at once that these records were dead-lettered (a crash before the next
@@ -361,8 +391,8 @@ class Checkpointer:
         return self.local.poisoned(partition)
 
     async def write(self, parts: list[tuple[Meta, list[StateRow], bool]],
-                    worker: dict[str, bytes]) -> None:
+                    worker: dict[str, bytes], registry: Iterable[RegistryRow] = ()) -> None:
         if self.changelog is not None:
             for meta, rows, _replace in parts:
                 meta.changelog_next = await self.changelog.write(meta, rows)
-        await asyncio.to_thread(self.local.write, parts, worker)
+        await asyncio.to_thread(self.local.write, parts, worker, registry)
