@@ -89,6 +89,10 @@ class FleetPublisher:
         self.settings = settings
         # vehicle -> (ts_ms, event) of its newest fix not yet published
         self.pending: dict[str, tuple[int, Mapping[str, Any]]] = {}
+        # the pending vehicles whose fix is past their throttle, decided as fixes arrive:
+        # a tick walks these, not every pending vehicle (100k throttled vehicles took a
+        # tick's walk 30-70 ms)
+        self.ready: dict[str, None] = {}  # in the order they became ready
         self.last: dict[str, Fix] = {}  # last published fix per vehicle
         self.dropped = 0  # fixes refused (max_vehicles were pending) or without a position
         self.published = 0
@@ -107,8 +111,9 @@ class FleetPublisher:
     def offer(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Keep each vehicle's newest fix (event time) until the next flush: the event
         itself (a fix is made of it only when published; most are superseded first)."""
-        pending = self.pending
+        pending, ready, last = self.pending, self.ready, self.last
         cap = self.settings.max_vehicles
+        gap = self.settings.min_interval_ms
         for e in events:
             vid, ts = e.get("vehicle_id"), e.get("ts_ms")
             if not isinstance(vid, str) or not isinstance(ts, int):
@@ -121,6 +126,10 @@ class FleetPublisher:
             elif current[0] >= ts:
                 continue
             pending[vid] = (ts, e)
+            if vid not in ready:
+                prev = last.get(vid)
+                if prev is None or ts - prev.ts >= gap:
+                    ready[vid] = None
 
     def state(self, fix: Fix) -> str:
         if fix.kmh < self.settings.moving_kmh:
@@ -134,10 +143,14 @@ class FleetPublisher:
         """Pending fixes past their vehicle's throttle; the rest stay pending."""
         out = []
         gap = self.settings.min_interval_ms
-        for vid, (ts, e) in list(self.pending.items()):
+        ready, self.ready = self.ready, {}
+        for vid in ready:
+            ts, e = self.pending[vid]
+            # checked again: a fix offered while the last flush was writing was compared
+            # with the fix before the one it wrote
             prev = self.last.get(vid)
             if prev is not None and ts - prev.ts < gap:
-                continue
+                continue  # pending until a fix past the throttle comes
             del self.pending[vid]
             try:
                 fix = Fix(ts, float(e["lat"]), float(e["lon"]))

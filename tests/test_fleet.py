@@ -18,7 +18,7 @@ from detectors.calendar import WorkCalendar
 from detectors.registry import Registry
 from sinks.dashboard.app import create_app
 from sinks.dashboard.config import DashboardConfig
-from sinks.fleet import FleetPublisher, FleetSettings
+from sinks.fleet import Fix, FleetPublisher, FleetSettings
 from sinks.fleet_sites import SitePublisher
 from sinks.redis_store import RedisAlertStore
 
@@ -135,3 +135,31 @@ def test_a_fix_without_a_position_is_dropped_when_published_and_blocks_nothing()
                {"vehicle_id": "C", "ts_ms": T0}])
     assert [vid for vid, _fix in pub.due()] == ["A"]
     assert pub.dropped == 2 and pub.pending == {}
+
+
+def test_a_tick_walks_only_the_vehicles_past_their_throttle() -> None:
+    pub = FleetPublisher(aioredis.Redis(), "fl-unused:", WorkCalendar(),
+                         settings=FleetSettings(min_interval_ms=10_000))
+    pub.offer([fix(f"V{n}", T0, 41.8) for n in range(1000)])
+    assert [vid for vid, _fix in pub.due()][:3] == ["V0", "V1", "V2"]  # offered order
+    # the flush writes them: their fixes become the last published
+    pub.last.update({f"V{n}": Fix(T0, 41.8, 123.4) for n in range(1000)})
+    pub.offer([fix(f"V{n}", T0 + 5_000, 41.8) for n in range(1000)])  # all throttled
+    assert len(pub.pending) == 1000 and pub.ready == {}  # nothing for a tick to walk
+    assert pub.due() == [] and len(pub.pending) == 1000
+    pub.offer([fix("V7", T0 + 10_000, 41.81)])  # past the throttle: the one to publish
+    assert [vid for vid, _fix in pub.due()] == ["V7"] and len(pub.pending) == 999
+
+
+def test_a_fix_offered_while_a_flush_writes_waits_for_its_throttle() -> None:
+    pub = FleetPublisher(aioredis.Redis(), "fl-unused:", WorkCalendar(),
+                         settings=FleetSettings(min_interval_ms=10_000))
+    pub.offer([fix("A", T0, 41.8)])
+    (vid, written), = pub.due()
+    # while the flush writes A's fix, a fix 5 s later comes: it is compared with the fix
+    # published before (none), so it looks ready ...
+    pub.offer([fix("A", T0 + 5_000, 41.8)])
+    pub.last[vid] = written  # ... until the flush records what it wrote
+    assert pub.due() == [] and pub.pending["A"][0] == T0 + 5_000  # throttled after all
+    pub.offer([fix("A", T0 + 12_000, 41.81)])
+    assert [(v, f.ts) for v, f in pub.due()] == [("A", T0 + 12_000)]
