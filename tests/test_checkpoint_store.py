@@ -94,3 +94,24 @@ def test_apps_sharing_the_topic_never_restore_each_others_state(kafka_bootstrap:
                 await log.stop()
 
     asyncio.run(run())
+
+
+def test_local_rows_of_any_bytes_and_names_are_kept_exactly(tmp_path: Path) -> None:
+    """The local store inserts a checkpoint's rows in one statement (a blob and an index
+    that SQLite splits): every value byte for byte, names of any spelling, a dropped key
+    deleted, other partitions untouched."""
+    store = LocalStore(tmp_path / "state.sqlite")
+    odd = ['V-1', '车-沈A·12345', 'quote"and\\back', "new\nline", "123", ""]
+    values = [bytes(range(256)), b"", b"\x00", b'{"json": "text"}', bytes([0xff]) * 5000,
+              "统一".encode()]
+    rows = [(DET, key, value) for key, value in zip(odd, values, strict=True)]
+    store.write([(Meta(0, 1), rows, False), (Meta(1, 1), [(DET, "V-1", b"other")], False)], {})
+    assert store.load(0).states == {(DET, k): v for _d, k, v in rows}  # type: ignore[union-attr]
+    # a changed value, a dropped key (a tombstone), a new detector's key
+    store.write([(Meta(0, 2), [(DET, odd[0], b"changed"), (DET, odd[2], None),
+                               ("payee", odd[1], b"p")], False)], {})
+    want = {(DET, k): v for _d, k, v in rows if k != odd[2]}
+    want[(DET, odd[0])] = b"changed"
+    want[("payee", odd[1])] = b"p"
+    assert store.load(0).states == want  # type: ignore[union-attr]
+    assert store.load(1).states == {(DET, "V-1"): b"other"}  # type: ignore[union-attr]

@@ -94,3 +94,18 @@ def test_a_registry_written_whole_by_an_earlier_build_restores(tmp_path: Path) -
     store.write([], positions_entry(8), rows(restored))
     again = restore_registry(store)
     assert again is not None and again[0].facts == restored.facts
+
+
+def test_applying_a_fact_again_changes_nothing() -> None:
+    """A checkpoint encodes its rows after the cut, so a row may hold a fact the feed
+    applies again from the checkpoint's positions: applying must be idempotent."""
+    events = [vehicle("V-1"), card("C-1", "V-1"), card("C-1", "V-2", ts=T2),
+              card("C-1", "V-3", ts=T2), station("S-1", 41, 123)]  # a correction at T2
+    once = Registry()
+    for event in events:
+        once.apply(event)
+    twice = Registry.from_rows(orjson.loads(orjson.dumps(once.take_changed())))
+    for event in events[2:]:
+        twice.apply(event)
+    assert twice.facts == orjson.loads(orjson.dumps(once.facts))
+    assert twice.bound_vehicle("C-1", ZONE.parse(T2)) == "V-3"
