@@ -1,5 +1,6 @@
 """The checkpoint stores on the real embedded broker: which copy a restore takes (local or
-the Kafka changelog), a checkpoint cut short by a crash, and the changelog's stale keys."""
+the Kafka changelog), a checkpoint cut short by a crash, and the changelog's stale keys;
+the local store's rows kept exactly."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaProducer
 
+from streams.live import checkpoint
 from streams.live.checkpoint import Checkpointer, KafkaChangelog, LocalStore, Meta, state_key
 from streams.tools.embedded import create_topics
 
@@ -115,3 +118,14 @@ def test_local_rows_of_any_bytes_and_names_are_kept_exactly(tmp_path: Path) -> N
     want[("payee", odd[1])] = b"p"
     assert store.load(0).states == want  # type: ignore[union-attr]
     assert store.load(1).states == {(DET, "V-1"): b"other"}  # type: ignore[union-attr]
+
+
+def test_rows_past_one_statement_s_bytes_go_in_several(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checkpoint, "PUT_BLOB_BYTES", 1000)
+    store = LocalStore(tmp_path / "state.sqlite")
+    rows = [(DET, f"V-{n}", bytes([n]) * (n * 7)) for n in range(1, 200)]  # ~140 KB
+    store.write([(Meta(0, 1), rows, False)], {}, [("card", f"C-{n}", b"[%d]" % n)
+                                                  for n in range(500)])
+    assert store.load(0).states == {(d, k): v for d, k, v in rows}  # type: ignore[union-attr]
+    assert len(store.registry_rows()) == 500

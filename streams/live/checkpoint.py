@@ -50,6 +50,7 @@ FETCH_BYTES = 16 * 1024 * 1024
 # Rows a changelog write sends between two turns of the event loop (~20 us a send).
 YIELD_EVERY_ROWS = 256
 StateRow = Row  # detector, key, encoded state (None: dropped), as `Engine.end_cut` gives
+PUT_BLOB_BYTES = 32 * 1024 * 1024  # the values one insert statement takes (_put_rows)
 RegistryRow = tuple[str, str, bytes]  # a registry fact: kind, id, its versions (JSON)
 
 
@@ -158,16 +159,20 @@ def _put_rows(db: sqlite3.Connection, insert: str, rows: list[tuple[str, str, by
     the event loop busy in the other thread each wait can last the interpreter's switch
     interval (5 ms), and 200k rows took minutes. `insert` is `INSERT ... SELECT` with
     `{a}`, `{b}` and `{value}` for a row's parts; `head`, parameters before them."""
-    if not rows:
-        return
-    index, at = [], 1
+    sql = insert.format(a="value ->> 0", b="value ->> 1",
+                        value="substr(?, value ->> 2, value ->> 3)") + " FROM json_each(?)"
+    index: list[tuple[str, str, int, int]] = []
+    values: list[bytes] = []
+    at = 1
     for a, b, value in rows:
         index.append((a, b, at, len(value)))
+        values.append(value)
         at += len(value)
-    sql = insert.format(a="value ->> 0", b="value ->> 1",
-                        value="substr(?, value ->> 2, value ->> 3)")
-    db.execute(sql + " FROM json_each(?)",
-               (*head, b"".join(value for _a, _b, value in rows), orjson.dumps(index)))
+        if at > PUT_BLOB_BYTES:  # SQLite refuses a blob over 1 GB: statements of ~32 MB
+            db.execute(sql, (*head, b"".join(values), orjson.dumps(index)))
+            index, values, at = [], [], 1
+    if index:
+        db.execute(sql, (*head, b"".join(values), orjson.dumps(index)))
 
 
 class LocalStore:

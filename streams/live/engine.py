@@ -444,7 +444,8 @@ class LiveEngine:
                                    for e in self._mine(pe, short, value)]
                     else:
                         merged += [(e["ts_ms"], produced, src, e)
-                                   for src, key, e in self._broadcast_events(short, value)
+                                   for src, key, e in self._broadcast_events(short, value,
+                                                                             apply=False)
                                    if partition_for(key, s.partitions) == p]
             merged.sort(key=lambda m: m[0])
             out = Outcome()
@@ -509,8 +510,12 @@ class LiveEngine:
                 out.kinds[item["kind"]] = out.kinds.get(item["kind"], 0) + 1
         await self.emit(out, None)
 
-    def _broadcast_events(self, topic: str, value: bytes) -> list[tuple[str, str, Event]]:
-        """(source, key, event) of a fuel or registry record that a partition needs."""
+    def _broadcast_events(self, topic: str, value: bytes, apply: bool = True
+                          ) -> list[tuple[str, str, Event]]:
+        """(source, key, event) of a fuel or registry record that a partition needs; a
+        registry fact is applied to the worker's registry (`apply`), which a partition's
+        restore, reading again what the feed has read, leaves out: the registry holds it
+        already, and 200k facts applied again took 1-3 s of a held loop a partition."""
         default_kind, allowed = INPUT_TOPICS[topic]
         found = []
         for item in decode_record(value, self.zone, default_kind, allowed):
@@ -522,7 +527,7 @@ class LiveEngine:
                 found.append(("deaths", item["person_id"], item))
             elif item["kind"] == "invoice":  # one copy for its invoice, one for its project
                 found += [("invoices", key, copy) for key, copy in routes(item, self.router)]
-            else:
+            elif apply:
                 self.registry.apply(item)
                 self.registry_dirty = True
         return found
