@@ -515,7 +515,8 @@ class LiveEngine:
         """(source, key, event) of a fuel or registry record that a partition needs; a
         registry fact is applied to the worker's registry (`apply`), which a partition's
         restore, reading again what the feed has read, leaves out: the registry holds it
-        already, and 200k facts applied again took 1-3 s of a held loop a partition."""
+        already (at 200k facts a restore held the loop 1.2-2.9 s with them, ~0.75 s
+        without)."""
         default_kind, allowed = INPUT_TOPICS[topic]
         found = []
         for item in decode_record(value, self.zone, default_kind, allowed):
