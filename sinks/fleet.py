@@ -91,7 +91,7 @@ class FleetPublisher:
         self.pending: dict[str, tuple[int, Mapping[str, Any]]] = {}
         # the pending vehicles whose fix is past their throttle, decided as fixes arrive:
         # a tick walks these, not every pending vehicle (100k throttled vehicles took a
-        # tick's walk 30-70 ms)
+        # tick's walk 77 ms)
         self.ready: dict[str, None] = {}  # in the order they became ready
         self.last: dict[str, Fix] = {}  # last published fix per vehicle
         self.dropped = 0  # fixes refused (max_vehicles were pending) or without a position

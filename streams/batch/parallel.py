@@ -392,6 +392,7 @@ def _run_shard(shard: int, shards: int, sources: list[Source], queues: list[Queu
 
     owns = _Owned(sharder, shard, strict=False).__getitem__
     must_own = _Owned(sharder, shard, strict=True).__getitem__
+
     def keep(step: int, alerts: list[dict[str, Any]]) -> None:
         # on-arrival alerts first (those before the first timer), then each timer's
         firsts = [entry[3] for entry in log] + [len(alerts)]

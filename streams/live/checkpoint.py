@@ -150,7 +150,7 @@ def restore_registry(local: LocalStore) -> tuple[Registry, dict[str, Any]] | Non
 # --- local -------------------------------------------------------------------------------
 
 
-def _put_rows(db: sqlite3.Connection, insert: str, rows: list[tuple[str, str, bytes]],
+def _put_rows(db: sqlite3.Connection, insert: str, rows: Iterable[tuple[str, str, bytes]],
               *head: Any) -> None:
     """Insert rows of two names and a value with one statement: the values joined in one
     blob, the names and each value's place in a JSON index that SQLite splits itself.
@@ -233,7 +233,7 @@ class LocalStore:
                 for name, body in worker.items():
                     db.execute("INSERT OR REPLACE INTO worker VALUES (?, ?)", (name, body))
                 _put_rows(db, "INSERT OR REPLACE INTO registry SELECT {a}, {b}, {value}",
-                          list(registry))
+                          registry)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
